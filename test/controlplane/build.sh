@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver and etcd from the Go modules pinned in this folder's go.mod and caches the binaries
+# outside the repository, keyed by version. Prints the folder that holds them.
+# KUBE_APISERVER_BIN / ETCD_BIN: use binaries you already have instead (nothing is built then).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+K8S_VERSION=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$here/go.mod")
+ETCD_VERSION=$(awk '$1=="go.etcd.io/etcd/server/v3" {print $2}' "$here/go.mod")
+cache=${VPNAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-operator}
+out="$cache/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
+mkdir -p "$out"
+
+log() { echo "controlplane: $*" >&2; }
+
+build() { # name package ldflags
+  local name=$1 pkg=$2 ldflags=$3
+  if [ -x "$out/$name" ]; then return; fi
+  command -v go >/dev/null || { log "Go is needed to build $name (or set KUBE_APISERVER_BIN / ETCD_BIN)"; exit 1; }
+  log "building $name from $pkg (first run on this machine: several minutes)"
+  local t0=$SECONDS
+  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$pkg")
+  mv "$out/$name.tmp" "$out/$name"
+  log "built $name in $((SECONDS - t0)) s"
+}
+
+minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+vpkg=k8s.io/component-base/version
+kflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+[ -n "${KUBE_APISERVER_BIN:-}" ] || build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kflags"
+[ -n "${ETCD_BIN:-}" ] || build etcd go.etcd.io/etcd/server/v3 "-s -w"
+echo "$out"
