@@ -9,6 +9,9 @@ ETCD_VERSION=$(awk '$1=="go.etcd.io/etcd/server/v3" {print $2}' "$here/go.mod")
 cache=${VPNAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-operator}
 out="$cache/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 mkdir -p "$out"
+# One build at a time per machine: a second caller waits for the first and then finds the binaries.
+exec 9>"$out/.lock"
+flock 9
 
 log() { echo "controlplane: $*" >&2; }
 
