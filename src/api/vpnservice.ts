@@ -1,0 +1,148 @@
+// The VpnService custom resource (vpnaas.dev/v1alpha1): constants and zod schemas.
+// crds/vpnaas.dev_vpnservices.yaml is the source of truth; test/admission proves this file agrees with it.
+import { z } from 'zod';
+
+export const GROUP = 'vpnaas.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'VpnService';
+export const PLURAL = 'vpnservices';
+export const FINALIZER = 'vpnaas.dev/cleanup';
+/** Written with the finalizer before any create: "this object may have POSTed a VPN service". */
+export const CREATE_INTENT_ANNOTATION = 'vpnaas.dev/create-intent';
+
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const UUID_MESSAGE = 'must be a UUID such as 1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
+const NAME_RULE_MESSAGE =
+  "metadata.name must be at most 64 characters when spec.name is not set (the cloud's name limit); set spec.name or use a shorter name";
+export const uuid = z.string().max(36).regex(UUID_RE, UUID_MESSAGE);
+
+export const DeletionPolicy = z.enum(['Delete', 'Orphan']);
+export type DeletionPolicy = z.infer<typeof DeletionPolicy>;
+
+export const CloudCredentialsRef = z.object({
+  secretName: z.string().min(1).max(253),
+  cloudName: z.string().min(1).max(255),
+});
+export type CloudCredentialsRef = z.infer<typeof CloudCredentialsRef>;
+
+export const VpnServiceSpec = z.object({
+  routerId: uuid,
+  subnetId: uuid.nullable().optional(),
+  name: z.string().min(1).max(64).optional(),
+  description: z.string().max(255).optional(),
+  adminStateUp: z
+    .literal(true, {
+      error: 'only true is supported: the cloud does not allow a VPN service that is administratively down',
+    })
+    .default(true),
+  tenantId: z.string().max(255).optional(),
+  deletionPolicy: DeletionPolicy.default('Delete'),
+  importId: uuid.optional(),
+  cloudCredentialsRef: CloudCredentialsRef.optional(),
+});
+export type VpnServiceSpec = z.infer<typeof VpnServiceSpec>;
+
+export const ConditionStatus = z.enum(['True', 'False', 'Unknown']);
+export const Condition = z.object({
+  type: z.string(),
+  status: ConditionStatus,
+  reason: z.string(),
+  message: z.string(),
+  observedGeneration: z.number().int().optional(),
+  lastTransitionTime: z.string(),
+});
+export type Condition = z.infer<typeof Condition>;
+
+export const VpnServiceStatus = z.object({
+  id: z.string().optional(),
+  status: z.string().optional(),
+  externalV4Ip: z.string().optional(),
+  externalV6Ip: z.string().optional(),
+  routerId: z.string().optional(),
+  subnetId: z.string().optional(),
+  tenantId: z.string().optional(),
+  name: z.string().optional(),
+  cloudEndpoint: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+  lastSyncTime: z.string().optional(),
+  conditions: z.array(Condition).optional(),
+});
+export type VpnServiceStatus = z.infer<typeof VpnServiceStatus>;
+
+export const ObjectMeta = z.object({
+  name: z.string().min(1),
+  namespace: z.string().min(1),
+  uid: z.string(),
+  resourceVersion: z.string(),
+  generation: z.number().int(),
+  creationTimestamp: z.string(),
+  deletionTimestamp: z.string().optional(),
+  finalizers: z.array(z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+/** A VpnService as the API server returns it (server-side defaults applied). */
+export const VpnService = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(KIND),
+    metadata: ObjectMeta,
+    spec: VpnServiceSpec,
+    status: VpnServiceStatus.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.spec.name === undefined && o.metadata.name.length > 64) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metadata', 'name'],
+        message: NAME_RULE_MESSAGE,
+      });
+    }
+  });
+export type VpnService = z.infer<typeof VpnService>;
+
+/** A manifest as a person writes it (before the API server fills in metadata). */
+const Manifest = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(KIND),
+    metadata: z.object({ name: z.string().min(1).max(253), namespace: z.string().optional() }),
+    spec: VpnServiceSpec,
+  })
+  .superRefine((o, ctx) => {
+    if (o.spec.name === undefined && o.metadata.name.length > 64) {
+      ctx.addIssue({ code: 'custom', path: ['metadata', 'name'], message: NAME_RULE_MESSAGE });
+    }
+  });
+
+export type ManifestVerdict = { ok: true; value: z.infer<typeof Manifest> } | { ok: false; paths: string[]; message: string };
+
+/** Validates a manifest as the CRD's schema and rules do; on refusal gives the field paths, like the API server. */
+export function validateManifest(obj: unknown): ManifestVerdict {
+  const r = Manifest.safeParse(obj);
+  if (r.success) return { ok: true, value: r.data };
+  const paths = r.error.issues.map((i) => i.path.join('.'));
+  return { ok: false, paths, message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+}
+
+/** The fields that may not change after creation, with the CRD's rule for each. */
+export const IMMUTABLE_SPEC_FIELDS = ['routerId', 'subnetId', 'importId'] as const;
+
+/** Checks an update the way the CRD's transition rules do; returns the field paths that changed illegally. */
+export function immutableViolations(oldSpec: VpnServiceSpec, newSpec: VpnServiceSpec): string[] {
+  return IMMUTABLE_SPEC_FIELDS.filter((f) => (oldSpec[f] ?? undefined) !== (newSpec[f] ?? undefined)).map(
+    (f) => `spec.${f}`,
+  );
+}
+
+/** The VPN service's name in the cloud: spec.name, defaulting to metadata.name. */
+export function cloudName(o: Pick<VpnService, 'metadata' | 'spec'>): string {
+  return o.spec.name ?? o.metadata.name;
+}
+
+export function objectKey(o: { metadata: { namespace: string; name: string } }): string {
+  return `${o.metadata.namespace}/${o.metadata.name}`;
+}
