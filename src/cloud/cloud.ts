@@ -1,0 +1,62 @@
+// The factory the operator uses: one Cloud per clouds.yaml entry, with its own undici Agent, token cache and
+// endpoint. `endpoint()` is the resolved network endpoint, the first half of the "one VPN service per VPC" claim key.
+import type { Authenticator } from './auth.ts';
+import { KeystoneAuth } from './auth.ts';
+import type { CloudConfig } from './config.ts';
+import type { CloudLogger, RequestObserver } from './http.ts';
+import { HttpTransport, tlsSettingsFrom } from './http.ts';
+import { NetworkSession } from './session.ts';
+import { VpnServiceClient } from './vpnservices.ts';
+
+export interface CreateCloudOptions {
+  /** Per-request timeout; `api_timeout` in clouds.yaml wins; default 30 s. */
+  timeoutMs?: number;
+  onRequest?: RequestObserver;
+  logger?: CloudLogger;
+  /** Page size for list calls (`limit`), default 1000. */
+  pageSize?: number;
+  /** Connections per origin, default 16. */
+  connections?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface Cloud {
+  readonly name: string;
+  readonly config: CloudConfig;
+  /** The network endpoint URL, ending in /v2.0 (from the override or the catalog). */
+  endpoint(): Promise<string>;
+  readonly auth: Authenticator;
+  readonly vpnServices: VpnServiceClient;
+  /** Closes the connections (waits for requests in flight). */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Builds a Cloud. Reads cacert/cert/key files now: a missing file is a CloudConfigError here, not at first use. */
+export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}): Cloud {
+  const http = new HttpTransport({
+    cloudName: config.cloudName,
+    tls: tlsSettingsFrom(config),
+    timeoutMs: config.apiTimeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    connections: opts.connections ?? 16,
+    onRequest: opts.onRequest,
+    logger: opts.logger,
+    userAgent: 'vpnaas-operator',
+  });
+  const authOpts: { logger?: CloudLogger; now?: () => number } = {};
+  if (opts.logger) authOpts.logger = opts.logger;
+  if (opts.now) authOpts.now = opts.now;
+  const auth = new KeystoneAuth(config, http, authOpts);
+  const session = new NetworkSession(http, auth);
+  const vpnServices = new VpnServiceClient(session, opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {});
+  return {
+    name: config.cloudName,
+    config,
+    endpoint: () => auth.networkEndpoint(),
+    auth,
+    vpnServices,
+    close: () => http.close(),
+  };
+}

@@ -1,0 +1,248 @@
+// The HTTP layer shared by Keystone and Neutron calls: one undici Agent per cloud (keep-alive, bounded
+// connections, TLS as configured), a per-request timeout, error mapping to CloudError, and one observation per
+// request for metrics and logs. Tokens and request bodies are never logged.
+import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
+import type { CloudConfig } from './config.ts';
+import { CloudConfigError } from './config.ts';
+import { CloudError, cloudErrorFromResponse, requestIdFrom } from './errors.ts';
+import type { Secret } from './secret.ts';
+
+export interface RequestEvent {
+  cloud: string;
+  method: string;
+  /** Route template without ids, e.g. `/vpn/vpnservices/{id}` or `/v3/auth/tokens`. */
+  route: string;
+  /** HTTP status; 0 when no response came (timeout, connection error). */
+  status: number;
+  durationMs: number;
+  requestId: string | undefined;
+  /** For status 0: `Timeout`, or the connection error code (`ECONNRESET`, …). */
+  error?: string | undefined;
+}
+
+export type RequestObserver = (e: RequestEvent) => void;
+
+export interface CloudLogger {
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+}
+
+export interface TlsSettings {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized: boolean;
+}
+
+/** Reads the CA bundle and client certificate named by the config (file paths, or PEM text given directly). */
+export function tlsSettingsFrom(config: CloudConfig): TlsSettings {
+  const read = (field: string, v: string | undefined): string | undefined => {
+    if (v === undefined) return undefined;
+    if (v.includes('-----BEGIN')) return v;
+    try {
+      return readFileSync(v, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'read error';
+      throw new CloudConfigError(config.source, `cannot read ${v} (${code})`, `clouds.${config.cloudName}.${field}`);
+    }
+  };
+  const tls: TlsSettings = { rejectUnauthorized: config.verify };
+  const ca = read('cacert', config.cacert);
+  if (ca !== undefined) tls.ca = ca;
+  const cert = read('cert', config.cert);
+  if (cert !== undefined) tls.cert = cert;
+  const key = read('key', config.key);
+  if (key !== undefined) tls.key = key;
+  return tls;
+}
+
+export interface HttpTransportOptions {
+  cloudName: string;
+  tls: TlsSettings;
+  timeoutMs: number;
+  connections?: number;
+  onRequest?: RequestObserver | undefined;
+  logger?: CloudLogger | undefined;
+  userAgent?: string;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: string;
+  route: string;
+  /** Sent as X-Auth-Token. */
+  token?: Secret | undefined;
+  /** Extra headers (never logged). */
+  headers?: Record<string, string>;
+  /** JSON body. */
+  body?: unknown;
+  /** Statuses that count as success (default: any 2xx). */
+  expect?: readonly number[];
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  requestId: string | undefined;
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export class HttpTransport {
+  readonly #agent: Agent;
+  readonly #opts: HttpTransportOptions;
+
+  constructor(opts: HttpTransportOptions) {
+    this.#opts = opts;
+    const connect: Record<string, unknown> = { rejectUnauthorized: opts.tls.rejectUnauthorized };
+    if (opts.tls.ca !== undefined) connect.ca = opts.tls.ca;
+    if (opts.tls.cert !== undefined) connect.cert = opts.tls.cert;
+    if (opts.tls.key !== undefined) connect.key = opts.tls.key;
+    connect.timeout = Math.min(opts.timeoutMs, 30_000);
+    this.#agent = new Agent({
+      connections: opts.connections ?? 16,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 120_000,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connect,
+    });
+  }
+
+  get timeoutMs(): number {
+    return this.#opts.timeoutMs;
+  }
+
+  /** Sends a request; returns the response for an expected status, throws CloudError otherwise. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': this.#opts.userAgent ?? 'vpnaas-operator',
+      ...req.headers,
+    };
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers['content-type'] = 'application/json';
+    }
+    if (req.token) headers['x-auth-token'] = req.token.reveal();
+
+    const started = performance.now();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.#opts.timeoutMs);
+    let status = 0;
+    let requestId: string | undefined;
+    let errorCode: string | undefined;
+    try {
+      let res;
+      let text: string;
+      try {
+        res = await this.#agent.request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: req.method,
+          headers,
+          body: body ?? null,
+          signal: controller.signal,
+        });
+        status = res.statusCode;
+        requestId = requestIdFrom(res.headers);
+        text = await readText(res.body);
+      } catch (e) {
+        status = 0;
+        errorCode = timedOut ? 'Timeout' : networkErrorCode(e);
+        throw new CloudError({
+          status: 0,
+          code: errorCode,
+          cloudMessage: timedOut
+            ? `no response within ${this.#opts.timeoutMs} ms`
+            : `connection failed: ${networkErrorMessage(e)}`,
+          requestId,
+          method: req.method,
+          path,
+          cause: e,
+        });
+      }
+      const ok = req.expect ? req.expect.includes(status) : status >= 200 && status < 300;
+      if (!ok) {
+        throw cloudErrorFromResponse({ method: req.method, path, status, headers: res.headers, body: text });
+      }
+      return { status, headers: res.headers, text, requestId };
+    } finally {
+      clearTimeout(timer);
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      const event: RequestEvent = {
+        cloud: this.#opts.cloudName,
+        method: req.method,
+        route: req.route,
+        status,
+        durationMs,
+        requestId,
+      };
+      if (errorCode !== undefined) event.error = errorCode;
+      try {
+        this.#opts.onRequest?.(event);
+      } catch {
+        // an observer must not break the request
+      }
+      this.#opts.logger?.debug('cloud request', { ...event });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#agent.destroy();
+  }
+}
+
+async function readText(body: AsyncIterable<Buffer | Uint8Array | string>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    size += b.length;
+    if (size > MAX_BODY_BYTES) throw new Error(`response body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function errChain(e: unknown): Array<{ code?: unknown; message?: unknown; name?: unknown }> {
+  const out: Array<{ code?: unknown; message?: unknown; name?: unknown }> = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 5 && typeof cur === 'object' && cur !== null; i++) {
+    out.push(cur as { code?: unknown; message?: unknown });
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+function networkErrorCode(e: unknown): string {
+  const chain = errChain(e);
+  // Prefer the OS/TLS code (ECONNRESET, CERT_…) over undici's wrapper codes.
+  for (const c of chain) {
+    if (typeof c.code === 'string' && !c.code.startsWith('UND_ERR')) return c.code;
+  }
+  for (const c of chain) if (typeof c.code === 'string') return c.code;
+  return 'ConnectionError';
+}
+
+function networkErrorMessage(e: unknown): string {
+  const parts: string[] = [];
+  for (const c of errChain(e)) {
+    if (typeof c.message === 'string' && c.message && !parts.includes(c.message)) parts.push(c.message);
+  }
+  return parts.join(': ') || 'unknown error';
+}

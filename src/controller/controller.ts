@@ -1,0 +1,110 @@
+// Wires the informer, the work queue and the reconciler: which events enqueue which keys.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, VpnService, objectKey } from '../api/vpnservice.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { createInformer, type Informer } from './informer.ts';
+import type { Logger } from './logger.ts';
+import { WorkQueue, runWorkers, type WorkerHooks, type WorkersHandle } from './queue.ts';
+import { Reconciler, type CloudResolver, type ReconcilerConfig } from './reconciler.ts';
+import { KubeWriter } from './writer.ts';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  kube: KubeClient;
+  clouds: CloudResolver;
+  log: Logger;
+  /** Watch only this namespace (default: all namespaces). */
+  namespace?: string;
+  workers?: number;
+  config?: Partial<ReconcilerConfig>;
+  /** Backoff of failing keys (client-go's defaults: 5 ms … 1000 s; ours: 1 s … 5 min). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  hooks?: WorkerHooks;
+  identity?: string;
+}
+
+export class Controller {
+  readonly informer: Informer<VpnService>;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  readonly writer: KubeWriter;
+  private readonly opts: ControllerOptions;
+  private workers: WorkersHandle | undefined;
+
+  constructor(opts: ControllerOptions) {
+    this.opts = opts;
+    this.queue = new WorkQueue({ baseDelayMs: opts.backoffBaseMs ?? 1_000, maxDelayMs: opts.backoffMaxMs ?? 300_000 });
+    this.writer = new KubeWriter(opts.kube, opts.log, { host: opts.identity ?? '' });
+    const path = opts.namespace
+      ? `/apis/${GROUP}/${VERSION}/namespaces/${opts.namespace}/${PLURAL}`
+      : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+    const log = opts.log;
+    this.informer = createInformer<VpnService>({
+      kubeConfig: opts.kubeConfig,
+      path,
+      schema: VpnService,
+      logger: log,
+      onAdd: (o) => {
+        this.reconciler.observed(o);
+        this.queue.add(objectKey(o));
+      },
+      onUpdate: (old, o) => {
+        const ours = this.reconciler.observed(o);
+        if (!ours && needsReconcile(old, o)) this.queue.add(objectKey(o));
+        // An owner that starts deleting gives up its router at once: let the waiting ones look.
+        if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeRouter(o.spec.routerId);
+      },
+      onDelete: (o) => {
+        this.reconciler.forget(objectKey(o));
+        this.wakeRouter(o.spec.routerId);
+      },
+      onInvalid: (key, err) => log.warn('ignoring a VpnService that does not parse', { key, error: err.message }),
+    });
+    this.reconciler = new Reconciler({
+      source: this.informer,
+      writer: this.writer,
+      clouds: opts.clouds,
+      log,
+      ...(opts.config ? { config: opts.config } : {}),
+    });
+    this.reconciler.onRouterReleased = (routerId) => this.wakeRouter(routerId);
+  }
+
+  /** Starts watching; workers start once the cache holds every object (claims need all of them). */
+  async start(): Promise<void> {
+    this.informer.start();
+    if (!(await this.informer.waitForSync())) return;
+    this.opts.log.info('cache synced', { objects: this.informer.size() });
+    this.workers = runWorkers(this.queue, this.opts.workers ?? 4, (key) => this.reconciler.reconcile(key), this.opts.hooks);
+  }
+
+  synced(): boolean {
+    return this.informer.hasSynced();
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish (up to deadlineMs), stops the watch. */
+  async stop(deadlineMs = 20_000): Promise<void> {
+    this.queue.shutDown();
+    const drained = this.workers?.stop() ?? Promise.resolve();
+    await Promise.race([drained, new Promise((r) => setTimeout(r, deadlineMs).unref())]);
+    await this.informer.stop();
+  }
+
+  private wakeRouter(routerId: string): void {
+    for (const o of this.informer.list()) if (o.spec.routerId === routerId) this.queue.add(objectKey(o));
+  }
+}
+
+/**
+ * Which updates need a reconcile. Our own status writes change neither generation nor metadata we act on, so
+ * they do not come back as work (a steady state makes no writes and no reconciles beyond the periodic resync).
+ */
+export function needsReconcile(old: VpnService, o: VpnService): boolean {
+  return (
+    old.metadata.generation !== o.metadata.generation ||
+    old.metadata.deletionTimestamp !== o.metadata.deletionTimestamp ||
+    JSON.stringify(old.metadata.finalizers ?? []) !== JSON.stringify(o.metadata.finalizers ?? []) ||
+    JSON.stringify(old.metadata.annotations ?? {}) !== JSON.stringify(o.metadata.annotations ?? {})
+  );
+}

@@ -1,0 +1,110 @@
+// `vpnaas-operator simulator`: runs the cloud simulator until SIGINT/SIGTERM.
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { startSimulator } from './index.ts';
+import type { SimulatorOptions } from './index.ts';
+import { seedRouterSchema } from './store.ts';
+import type { SeedRouter } from './store.ts';
+
+const HELP = `Usage: vpnaas-operator simulator [flags]
+
+A Keystone v3 + Neutron VPNaaS simulator on 127.0.0.1 (see src/simulator/index.ts).
+
+Flags:
+  --port N                 port to listen on (default 0: a free port; the URL is printed)
+  --active-delay-ms N      ms from create to ACTIVE (default 0); 'never' or a negative value: only via the admin API
+  --routers FILE           YAML or JSON list of routers ({id, projectId?, name?, gatewayV4?, gatewayV6?, subnets?}),
+                           or an object with a 'routers' list
+  --router ID[:GWV4]       a router with an external gateway (GWV4 'none': no gateway); repeatable
+  --no-seed-rules          behave like upstream Neutron (several VPN services per router, names up to 255, …)
+  --update-pending         PUT moves ACTIVE → PENDING_UPDATE → ACTIVE
+  --token-ttl-seconds N    Keystone token lifetime (default 3600)
+  --region NAME            catalog region (default RegionOne)
+  --clouds-yaml OUT        write a clouds.yaml for cloud 'simulator' (user demo/secret, project demo) to OUT
+  --help                   this text
+
+Prints one JSON line {"url","authUrl","networkUrl"} to stdout once listening. Admin API: <url>/_sim/…
+`;
+
+const routersFileSchema = z.union([z.array(seedRouterSchema), z.object({ routers: z.array(seedRouterSchema) })]);
+
+function parseRouterFlag(v: string): SeedRouter {
+  const i = v.indexOf(':');
+  if (i < 0) return { id: v };
+  const id = v.slice(0, i);
+  const gw = v.slice(i + 1);
+  return { id, gatewayV4: gw === 'none' || gw === '' ? null : gw };
+}
+
+function numberFlag(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: ${v}`);
+  return n;
+}
+
+export interface CliIo {
+  stdout?: (line: string) => void;
+  /** Stops the simulator instead of a signal (tests). */
+  signal?: AbortSignal;
+}
+
+export async function runSimulatorCli(argv: string[], io: CliIo = {}): Promise<void> {
+  const out = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      'active-delay-ms': { type: 'string' },
+      routers: { type: 'string' },
+      router: { type: 'string', multiple: true },
+      'no-seed-rules': { type: 'boolean' },
+      'update-pending': { type: 'boolean' },
+      'token-ttl-seconds': { type: 'string' },
+      region: { type: 'string' },
+      'clouds-yaml': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    out(HELP.trimEnd());
+    return;
+  }
+
+  const routers: SeedRouter[] = [];
+  if (values.routers !== undefined) {
+    const text = await readFile(values.routers, 'utf8');
+    const parsed = routersFileSchema.safeParse(parseYaml(text));
+    if (!parsed.success) throw new Error(`--routers ${values.routers}: ${z.prettifyError(parsed.error)}`);
+    routers.push(...(Array.isArray(parsed.data) ? parsed.data : parsed.data.routers));
+  }
+  for (const r of values.router ?? []) routers.push(parseRouterFlag(r));
+
+  const opts: SimulatorOptions = { routers, seedRules: !values['no-seed-rules'], updatePending: values['update-pending'] ?? false };
+  if (values.port !== undefined) opts.port = numberFlag('port', values.port);
+  const delay = values['active-delay-ms'];
+  if (delay !== undefined) opts.activeDelayMs = delay === 'never' ? null : numberFlag('active-delay-ms', delay);
+  if (values['token-ttl-seconds'] !== undefined) opts.tokenTtlSeconds = numberFlag('token-ttl-seconds', values['token-ttl-seconds']);
+  if (values.region !== undefined) opts.region = values.region;
+
+  const sim = await startSimulator(opts);
+  try {
+    if (values['clouds-yaml'] !== undefined) await writeFile(values['clouds-yaml'], sim.cloudsYaml('simulator'), { mode: 0o600 });
+    out(JSON.stringify({ url: sim.url, authUrl: sim.authUrl, networkUrl: sim.networkUrl }));
+    let done = () => {};
+    await new Promise<void>((resolve) => {
+      done = () => resolve();
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+      io.signal?.addEventListener('abort', done, { once: true });
+      if (io.signal?.aborted) done();
+    });
+    process.off('SIGINT', done);
+    process.off('SIGTERM', done);
+  } finally {
+    await sim.stop();
+  }
+}

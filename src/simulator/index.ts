@@ -1,0 +1,262 @@
+// The cloud simulator: Keystone v3 + Neutron VPNaaS over real HTTP on 127.0.0.1, with the seed cloud's stricter
+// rules, delayed or manual ACTIVE, fault injection, counters and an admin API. Used in-process by tests and
+// benchmarks (startSimulator) and out of process (`vpnaas-operator simulator`, see cli.ts).
+//
+// Wire format: as neutron-server (Zed) + keystonemiddleware answer (see FACTS.md): errors are
+// {"NeutronError":{"type","message","detail"}}, every response carries X-Openstack-Request-Id: req-<uuid>, a bad
+// token gets Keystone's 401 body.
+//
+// The seed cloud's rules (`seedRules`, on by default), answered in Neutron's error shape:
+// - a second VPN service on a router: 409 {"NeutronError":{"type":"RouterInUseByVPNService",
+//   "message":"Router <router_id> is used by VPNService <existing id>","detail":""}} (the message names the service
+//   already there, so a client can offer to import it);
+// - `project_id` in the body: 400 HTTPBadRequest "Unrecognized attribute(s) 'project_id'";
+// - `name` outside 1–64 characters: 400 HTTPBadRequest "Invalid input for name. Reason: …";
+// - `admin_state_up: false` (POST or PUT): 400 HTTPBadRequest "Invalid input for admin_state_up. Reason: …".
+// `tenant_id` over 255 characters is refused by upstream Neutron too. With `seedRules: false` the simulator
+// behaves like upstream neutron-vpnaas.
+//
+// Status: a new service is PENDING_CREATE and turns ACTIVE `activeDelayMs` after creation (evaluated when read;
+// 0 = on the next read; null or negative = never, only through setStatus/activateAll). Like Neutron, PUT keeps the
+// status unless `updatePending` is set (then ACTIVE → PENDING_UPDATE → ACTIVE after the same delay).
+import { stringify } from 'yaml';
+import { adminRoutes } from './admin.ts';
+import type { AdminOps, ConfigPatch, SimulatorConfig } from './admin.ts';
+import { Counters } from './counters.ts';
+import type { CountFilter, RequestLogEntry } from './counters.ts';
+import { Faults } from './faults.ts';
+import type { FaultInfo, FaultSpec } from './faults.ts';
+import { Identity } from './identity.ts';
+import type { SimAppCredential, SimProject, SimUser } from './identity.ts';
+import { keystoneRoutes } from './keystone.ts';
+import { neutronRoutes } from './neutron.ts';
+import { close, createSimServer, listen, Routes } from './server.ts';
+import type { CreateHook, SimState } from './state.ts';
+import { Store } from './store.ts';
+import type { RouterRecord, SeedRouter, VpnServiceRecord, VpnStatus } from './store.ts';
+
+export type { CountFilter, Outcome, RequestLogEntry } from './counters.ts';
+export type { FaultInfo, FaultKind, FaultSpec } from './faults.ts';
+export type { SimAppCredential, SimProject, SimUser } from './identity.ts';
+export type { CreateHook } from './state.ts';
+export type { RouterRecord, SeedRouter, VpnServiceRecord, VpnStatus } from './store.ts';
+export type { ConfigPatch, SimulatorConfig } from './admin.ts';
+export { runSimulatorCli } from './cli.ts';
+
+export interface SimulatorOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default 0 (ACTIVE on the next read); null or negative: never on its own. */
+  activeDelayMs?: number | null;
+  /** Default true. */
+  seedRules?: boolean;
+  /** Default false (like Neutron): PUT does not touch the status. */
+  updatePending?: boolean;
+  routers?: SeedRouter[];
+  /** Default 3600. */
+  tokenTtlSeconds?: number;
+  /** Default: project `demo` in domain `Default`. Projects named by users are created as needed. */
+  projects?: SimProject[];
+  /** Default: user `demo`, password `secret`, domain `Default`, member of `demo`. */
+  users?: SimUser[];
+  appCredentials?: SimAppCredential[];
+  /** Default `RegionOne`. */
+  region?: string;
+  /** Serve Neutron under this path (e.g. `/network`) instead of the root; the catalog URL includes it. */
+  networkPrefix?: string;
+  /** Seed for the fault injector's random numbers (reproducible runs). */
+  faultSeed?: number;
+  /** How many recent requests requestLog() keeps (default 10,000). */
+  requestLogLimit?: number;
+}
+
+export interface ProjectInfo {
+  id: string;
+  name: string;
+  domainId: string;
+}
+
+export interface Simulator {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** Keystone: `${url}/v3`. */
+  authUrl: string;
+  /** Neutron's endpoint as the catalog lists it (no /v2.0). */
+  networkUrl: string;
+  port: number;
+  stop(): Promise<void>;
+
+  // identity
+  /** The id of a project (default: the first one, which owns routers seeded without a project). */
+  projectId(name?: string): string;
+  projects(): ProjectInfo[];
+  /** A clouds.yaml (text) for the first user and its first project, cloud name `simulator` by default. */
+  cloudsYaml(cloudName?: string): string;
+  revokeTokens(): void;
+
+  // routers
+  addRouter(r: SeedRouter): void;
+  removeRouter(id: string): void;
+  routers(): RouterRecord[];
+
+  // services
+  services(): VpnServiceRecord[];
+  service(id: string): VpnServiceRecord | undefined;
+  setStatus(id: string, status: VpnStatus): void;
+  /** Every PENDING_CREATE/PENDING_UPDATE/PENDING_DELETE/BUILD service becomes ACTIVE; returns how many. */
+  activateAll(): number;
+  /** Out of band, as if someone deleted it in the cloud console. */
+  deleteService(id: string): void;
+  /** An in-use service (IPsec site connections) cannot be deleted: 409 VPNServiceInUse. */
+  setInUse(id: string, inUse: boolean): void;
+
+  // faults
+  injectFault(f: FaultSpec): () => void;
+  faults(): FaultInfo[];
+  removeFault(id: number): boolean;
+  clearFaults(): void;
+  /** Runs after a create is committed and before its response is written (or dropped); may return a promise.
+   * null removes it. */
+  onCreate(hook: CreateHook | null): void;
+
+  // counters
+  /** `{"POST /v2.0/vpn/vpnservices 201": 3, …}`: method, route template, status (or reset/lost/aborted). */
+  counts(): Record<string, number>;
+  countOf(f?: CountFilter): number;
+  resetCounts(): void;
+  requestLog(): RequestLogEntry[];
+
+  // runtime configuration
+  config(): SimulatorConfig;
+  configure(patch: ConfigPatch): void;
+}
+
+export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  const identity = new Identity({
+    ...(opts.projects ? { projects: opts.projects } : {}),
+    ...(opts.users ? { users: opts.users } : {}),
+    ...(opts.appCredentials ? { appCredentials: opts.appCredentials } : {}),
+    ...(opts.tokenTtlSeconds !== undefined ? { tokenTtlSeconds: opts.tokenTtlSeconds } : {}),
+  });
+  const store = new Store(opts.activeDelayMs === undefined ? 0 : opts.activeDelayMs, opts.updatePending ?? false);
+  const networkPrefix = (opts.networkPrefix ?? '').replace(/\/+$/, '');
+  if (networkPrefix !== '' && !networkPrefix.startsWith('/')) throw new Error('networkPrefix must start with /');
+  const state: SimState = {
+    identity,
+    store,
+    seedRules: opts.seedRules ?? true,
+    region: opts.region ?? 'RegionOne',
+    url: '',
+    networkPrefix,
+    onCreate: null,
+    now: Date.now,
+  };
+  const faults = new Faults(opts.faultSeed);
+  const counters = new Counters(opts.requestLogLimit ?? 10_000);
+  for (const r of opts.routers ?? []) store.addRouter(r, identity.defaultProject.id);
+
+  const projectId = (name?: string): string => {
+    if (name === undefined) return identity.defaultProject.id;
+    for (const p of identity.projects.values()) if (p.name === name) return p.id;
+    throw new Error(`unknown project ${name}`);
+  };
+
+  const ops: AdminOps & Omit<Simulator, 'url' | 'authUrl' | 'networkUrl' | 'port' | 'stop'> = {
+    projectId,
+    projects: () => [...identity.projects.values()].map((p) => ({ ...p })),
+    cloudsYaml: (cloudName = 'simulator') => {
+      const user = identity.users.values().next().value;
+      if (!user) throw new Error('no users');
+      const project = identity.projects.get(user.projectIds.values().next().value ?? '');
+      const domainName = (id: string | undefined) => (id === undefined ? 'Default' : (identity.domains.get(id)?.name ?? 'Default'));
+      return stringify({
+        clouds: {
+          [cloudName]: {
+            auth: {
+              auth_url: `${state.url}/v3`,
+              username: user.name,
+              password: user.password,
+              project_name: project?.name,
+              user_domain_name: domainName(user.domainId),
+              project_domain_name: domainName(project?.domainId),
+            },
+            region_name: state.region,
+            interface: 'public',
+            identity_api_version: 3,
+          },
+        },
+      });
+    },
+    revokeTokens: () => identity.revokeAll(),
+    addRouter: (r) => {
+      store.addRouter(r, identity.defaultProject.id);
+    },
+    removeRouter: (id) => {
+      store.removeRouter(id);
+    },
+    routers: () => store.routers(),
+    services: () => store.all(Date.now()),
+    service: (id) => store.get(id, Date.now()),
+    setStatus: (id, status) => {
+      if (!store.setStatus(id, status)) throw new Error(`no VPN service ${id}`);
+    },
+    activateAll: () => store.activateAll(Date.now()),
+    deleteService: (id) => {
+      store.delete(id);
+    },
+    setInUse: (id, inUse) => {
+      if (!store.setInUse(id, inUse)) throw new Error(`no VPN service ${id}`);
+    },
+    injectFault: (f) => {
+      const id = faults.add(f);
+      return () => {
+        faults.remove(id);
+      };
+    },
+    faults: () => faults.list(),
+    removeFault: (id) => faults.remove(id),
+    clearFaults: () => faults.clear(),
+    onCreate: (hook) => {
+      state.onCreate = hook;
+    },
+    counts: () => counters.snapshot(),
+    countOf: (f = {}) => counters.count(f),
+    resetCounts: () => counters.reset(),
+    requestLog: () => counters.entries(),
+    config: () => ({
+      activeDelayMs: store.activeDelayMs,
+      seedRules: state.seedRules,
+      tokenTtlSeconds: identity.tokenTtlSeconds,
+      updatePending: store.updatePending,
+    }),
+    configure: (patch) => {
+      if (patch.activeDelayMs !== undefined) store.activeDelayMs = patch.activeDelayMs;
+      if (patch.seedRules !== undefined) state.seedRules = patch.seedRules;
+      if (patch.tokenTtlSeconds !== undefined) identity.tokenTtlSeconds = patch.tokenTtlSeconds;
+      if (patch.updatePending !== undefined) store.updatePending = patch.updatePending;
+    },
+    identitySummary: () => ({
+      projects: [...identity.projects.values()],
+      users: [...identity.users.values()].map((u) => ({ id: u.id, name: u.name, domainId: u.domainId, projectIds: [...u.projectIds], admin: u.admin })),
+      applicationCredentials: [...identity.appCreds.values()].map((a) => ({ id: a.id, name: a.name, userId: a.userId, projectId: a.projectId })),
+    }),
+  };
+
+  const routes = new Routes();
+  routes.add('admin', adminRoutes(ops));
+  routes.add('keystone', keystoneRoutes(state));
+  routes.add('neutron', neutronRoutes(state));
+  const server = createSimServer({ routes, faults, counters, networkPrefix });
+  const port = await listen(server, opts.port ?? 0);
+  state.url = `http://127.0.0.1:${port}`;
+
+  let stopped: Promise<void> | undefined;
+  return {
+    ...ops,
+    url: state.url,
+    authUrl: `${state.url}/v3`,
+    networkUrl: `${state.url}${networkPrefix}`,
+    port,
+    stop: () => (stopped ??= close(server)),
+  };
+}
