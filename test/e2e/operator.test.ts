@@ -1,0 +1,332 @@
+// End to end: a real kube-apiserver, the cloud simulator, and the operator running as a separate process exactly as
+// users run it. Each test uses its own namespace and routers.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { KubeClient, KubeApiError, installCrd } from '../support/kube.ts';
+import { OperatorProcess, eventually } from '../support/operator.ts';
+import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
+import { MERGE_PATCH } from '../../src/kube/client.ts';
+import { FINALIZER, VpnService } from '../../src/api/vpnservice.ts';
+
+let cp: ControlPlane;
+let sim: Simulator;
+let kube: KubeClient;
+let op: OperatorProcess;
+
+const RESYNC = '4s';
+
+function newRouter(opts: { gateway?: boolean; v6?: boolean } = {}): string {
+  const id = randomUUID();
+  const n = Math.floor(Math.random() * 250) + 2;
+  sim.addRouter({
+    id,
+    gatewayV4: opts.gateway === false ? null : `203.0.113.${n}`,
+    gatewayV6: opts.v6 ? `2001:db8::${n.toString(16)}` : null,
+  });
+  return id;
+}
+
+async function namespace(): Promise<string> {
+  const ns = `e2e-${randomUUID().slice(0, 8)}`;
+  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  return ns;
+}
+
+const base = (ns: string) => `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`;
+
+async function apply(ns: string, name: string, spec: Record<string, unknown>): Promise<VpnService> {
+  return VpnService.parse(
+    await kube.request('POST', base(ns), { apiVersion: 'vpnaas.dev/v1alpha1', kind: 'VpnService', metadata: { name, namespace: ns }, spec }),
+  );
+}
+
+async function get(ns: string, name: string): Promise<VpnService | undefined> {
+  try {
+    return VpnService.parse(await kube.request('GET', `${base(ns)}/${name}`));
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+async function patchSpec(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kube.request('PATCH', `${base(ns)}/${name}`, { spec }, MERGE_PATCH);
+}
+
+async function remove(ns: string, name: string): Promise<void> {
+  await kube.request('DELETE', `${base(ns)}/${name}`);
+}
+
+const ready = (o: VpnService | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
+const cond = (o: VpnService | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
+
+async function waitReason(ns: string, name: string, reason: string, timeoutMs = 30_000): Promise<VpnService> {
+  return eventually(async () => {
+    const o = await get(ns, name);
+    return ready(o)?.reason === reason ? o : undefined;
+  }, `${ns}/${name} Ready reason ${reason}`, timeoutMs);
+}
+
+async function events(ns: string, name: string): Promise<Array<{ reason: string; type: string; message: string }>> {
+  const list = (await kube.request('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name=${name}`)) as {
+    items: Array<{ reason: string; type: string; message: string }>;
+  };
+  return list.items;
+}
+
+/** POSTs of VPN services the cloud received so far (tests in this file run one at a time). */
+function posts(): number {
+  return sim.requestLog().filter((r) => r.method === 'POST' && r.route.endsWith('/vpn/vpnservices')).length;
+}
+
+beforeAll(async () => {
+  [cp, sim] = await Promise.all([startControlPlane(), startSimulator({ activeDelayMs: 1500 })]);
+  kube = new KubeClient(cp.kubeConfig);
+  await installCrd(kube);
+  op = new OperatorProcess({
+    kubeconfigPath: cp.kubeconfigPath,
+    cloudsYaml: sim.cloudsYaml('sim'),
+    cloudName: 'sim',
+    args: ['--resync', RESYNC, '--log-level', 'debug'],
+  }).start();
+});
+
+afterAll(async () => {
+  await op?.dispose();
+  await Promise.all([cp?.stop(), sim?.stop()]);
+});
+
+describe('create', () => {
+  it('goes to ACTIVE with the cloud id and external IPs in status, Ready=True, and events', async () => {
+    const ns = await namespace();
+    const router = newRouter({ v6: true });
+    const p0 = posts();
+    await apply(ns, 'vpn', { routerId: router, description: 'site A' });
+    const provisioning = await waitReason(ns, 'vpn', 'Provisioning');
+    expect(provisioning.status?.status).toBe('PENDING_CREATE');
+    expect(provisioning.metadata.finalizers).toContain(FINALIZER);
+    const o = await waitReason(ns, 'vpn', 'Active');
+    const svc = sim.services().find((s) => s.router_id === router)!;
+    expect(o.status).toMatchObject({
+      id: svc.id,
+      status: 'ACTIVE',
+      routerId: router,
+      externalV4Ip: svc.external_v4_ip,
+      externalV6Ip: svc.external_v6_ip,
+      observedGeneration: o.metadata.generation,
+    });
+    expect(svc.name).toBe('vpn');
+    expect(svc.description).toBe('site A');
+    expect(ready(o)?.status).toBe('True');
+    expect(cond(o, 'Reconciling')).toBeUndefined();
+    expect(cond(o, 'Stalled')).toBeUndefined();
+    expect(posts() - p0).toBe(1);
+    const ev = await eventually(async () => {
+      const e = await events(ns, 'vpn');
+      return e.some((x) => x.reason === 'Active') ? e : undefined;
+    }, 'Active event');
+    expect(ev.map((e) => e.reason)).toEqual(expect.arrayContaining(['Created', 'Active']));
+  });
+});
+
+describe('one VPN service per VPC', () => {
+  it('the younger object waits with RouterConflict naming the older, makes no cloud call, and proceeds when the older goes', async () => {
+    const [nsA, nsB] = [await namespace(), await namespace()];
+    const router = newRouter();
+    await apply(nsA, 'first', { routerId: router });
+    await waitReason(nsA, 'first', 'Active');
+    await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has one-second resolution
+    const p0 = posts();
+    await apply(nsB, 'second', { routerId: router, name: 'second-vpn' });
+    const b = await waitReason(nsB, 'second', 'RouterConflict');
+    expect(ready(b)?.message).toContain(`${nsA}/first`);
+    expect(cond(b, 'Stalled')?.status).toBe('True');
+    expect(posts() - p0).toBe(0);
+    expect((await events(nsB, 'second')).some((e) => e.reason === 'RouterConflict' && e.type === 'Warning')).toBe(true);
+
+    await remove(nsA, 'first');
+    const after = await waitReason(nsB, 'second', 'Active', 30_000);
+    const svcs = sim.services().filter((s) => s.router_id === router);
+    expect(svcs).toHaveLength(1);
+    expect(svcs[0]!.id).toBe(after.status?.id);
+    expect(svcs[0]!.name).toBe('second-vpn');
+  });
+});
+
+describe('update', () => {
+  it('name and description changes are PUT, and wait while the cloud is pending', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'upd', { routerId: router });
+    const o = await waitReason(ns, 'upd', 'Active');
+    const id = o.status!.id!;
+    sim.setStatus(id, 'PENDING_UPDATE');
+    await patchSpec(ns, 'upd', { name: 'renamed', description: 'now with words' });
+    const waiting = await waitReason(ns, 'upd', 'Updating');
+    expect(ready(waiting)?.message).toContain('PENDING_UPDATE');
+    expect(sim.service(id)!.name).toBe('upd');
+    sim.setStatus(id, 'ACTIVE');
+    await eventually(() => sim.service(id)?.name === 'renamed', 'PUT applied', 30_000);
+    expect(sim.service(id)!.description).toBe('now with words');
+    const done = await waitReason(ns, 'upd', 'Active');
+    expect(done.status?.name).toBe('renamed');
+    expect(done.status?.observedGeneration).toBe(done.metadata.generation);
+    expect((await events(ns, 'upd')).some((e) => e.reason === 'Updated')).toBe(true);
+  });
+});
+
+describe('delete', () => {
+  it('Delete policy: DELETE in the cloud, then the finalizer goes', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'del', { routerId: router });
+    const o = await waitReason(ns, 'del', 'Active');
+    await remove(ns, 'del');
+    await eventually(async () => (await get(ns, 'del')) === undefined, 'object gone');
+    expect(sim.service(o.status!.id!)).toBeUndefined();
+  });
+
+  it('Orphan policy leaves the cloud service', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'orph', { routerId: router, deletionPolicy: 'Orphan' });
+    const o = await waitReason(ns, 'orph', 'Active');
+    await remove(ns, 'orph');
+    await eventually(async () => (await get(ns, 'orph')) === undefined, 'object gone');
+    expect(sim.service(o.status!.id!)?.status).toBe('ACTIVE');
+  });
+
+  it('409 in use → DeleteBlocked, then deleted once free', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'busy', { routerId: router });
+    const o = await waitReason(ns, 'busy', 'Active');
+    const id = o.status!.id!;
+    sim.setInUse(id, true);
+    await remove(ns, 'busy');
+    const blocked = await waitReason(ns, 'busy', 'DeleteBlocked');
+    expect(ready(blocked)?.message).toContain('IPsec site connections');
+    expect(blocked.metadata.finalizers).toContain(FINALIZER);
+    expect((await events(ns, 'busy')).some((e) => e.reason === 'DeleteBlocked' && e.type === 'Warning')).toBe(true);
+    sim.setInUse(id, false);
+    await eventually(async () => (await get(ns, 'busy')) === undefined, 'object gone after the service is free', 60_000);
+    expect(sim.service(id)).toBeUndefined();
+  });
+
+  it('404 on delete counts as gone', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'gone', { routerId: router });
+    const o = await waitReason(ns, 'gone', 'Active');
+    sim.deleteService(o.status!.id!);
+    await remove(ns, 'gone');
+    await eventually(async () => (await get(ns, 'gone')) === undefined, 'object gone');
+    expect(sim.services().filter((s) => s.router_id === router)).toHaveLength(0);
+  });
+});
+
+describe('cloud refusals and faults', () => {
+  it('a 4xx refusal → InvalidSpec, Stalled, the cloud message quoted, and no retry storm', async () => {
+    const ns = await namespace();
+    const router = newRouter({ gateway: false });
+    const p0 = posts();
+    await apply(ns, 'nogw', { routerId: router });
+    const o = await waitReason(ns, 'nogw', 'InvalidSpec');
+    expect(cond(o, 'Stalled')?.status).toBe('True');
+    expect(ready(o)?.message).toContain('RouterIsNotExternal');
+    // several resync periods pass: the refusal is not tried again for the same generation within minutes
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect(posts() - p0).toBe(1);
+    // a spec change is tried at once
+    await patchSpec(ns, 'nogw', { description: 'try again' });
+    await eventually(() => posts() - p0 === 2, 'second POST after the spec change');
+  });
+
+  it('5xx and 429 on create are retried and converge to one service', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    sim.injectFault({ route: 'POST /v2.0/vpn/vpnservices', status: 503, times: 2 });
+    sim.injectFault({ route: 'POST /v2.0/vpn/vpnservices', status: 429, retryAfterSeconds: 1, times: 1 });
+    await apply(ns, 'flaky', { routerId: router });
+    await waitReason(ns, 'flaky', 'Active', 60_000);
+    expect(sim.services().filter((s) => s.router_id === router)).toHaveLength(1);
+  });
+
+  it('a lost create response yields exactly one service', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    sim.injectFault({ route: 'POST /v2.0/vpn/vpnservices', kind: 'lostResponse', times: 1 });
+    await apply(ns, 'lost', { routerId: router });
+    const o = await waitReason(ns, 'lost', 'Active', 60_000);
+    const svcs = sim.services().filter((s) => s.router_id === router);
+    expect(svcs).toHaveLength(1);
+    expect(o.status?.id).toBe(svcs[0]!.id);
+  });
+});
+
+describe('adoption and drift', () => {
+  it('importId adopts an existing cloud service', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    const token = await simToken();
+    const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
+      method: 'POST',
+      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ vpnservice: { router_id: router, name: 'legacy', admin_state_up: true } }),
+    });
+    expect(res.status).toBe(201);
+    const { vpnservice } = (await res.json()) as { vpnservice: { id: string } };
+    const postsBefore = posts();
+    await apply(ns, 'adopt', { routerId: router, importId: vpnservice.id, name: 'legacy' });
+    const o = await waitReason(ns, 'adopt', 'Active');
+    expect(o.status?.id).toBe(vpnservice.id);
+    expect(posts()).toBe(postsBefore);
+    expect((await events(ns, 'adopt')).some((e) => e.reason === 'Adopted')).toBe(true);
+  });
+
+  it('a foreign service on the router → RouterInUse with its id and how to import it', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    const token = await simToken();
+    const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
+      method: 'POST',
+      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ vpnservice: { router_id: router, name: 'someone-else', admin_state_up: true } }),
+    });
+    const { vpnservice } = (await res.json()) as { vpnservice: { id: string } };
+    await apply(ns, 'inuse', { routerId: router });
+    const o = await waitReason(ns, 'inuse', 'RouterInUse');
+    expect(ready(o)?.message).toContain(vpnservice.id);
+    expect(ready(o)?.message).toContain('importId');
+    expect(sim.services().filter((s) => s.router_id === router)).toHaveLength(1);
+  });
+
+  it('a service deleted out of band is recreated, with a Warning event', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'drift', { routerId: router });
+    const o = await waitReason(ns, 'drift', 'Active');
+    sim.deleteService(o.status!.id!);
+    const again = await eventually(async () => {
+      const x = await get(ns, 'drift');
+      return x?.status?.id && x.status.id !== o.status!.id && ready(x)?.reason === 'Active' ? x : undefined;
+    }, 'recreated and ACTIVE', 60_000);
+    expect(sim.services().filter((s) => s.router_id === router).map((s) => s.id)).toEqual([again.status!.id]);
+    expect((await events(ns, 'drift')).some((e) => e.reason === 'Recreated' && e.type === 'Warning')).toBe(true);
+  });
+});
+
+async function simToken(): Promise<string> {
+  const res = await fetch(`${sim.authUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: 'secret' } } },
+        scope: { project: { name: 'demo', domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  return res.headers.get('x-subject-token')!;
+}
