@@ -199,6 +199,7 @@ class InformerImpl<T> implements Informer<T> {
   /** Every timer this informer has armed and not yet cleared. */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private failures = 0;
+  private lastFailureAt = 0;
 
   constructor(options: InformerOptions<T>) {
     this.o = options;
@@ -280,11 +281,10 @@ class InformerImpl<T> implements Informer<T> {
       } catch (err) {
         if (this.stopped) break;
         this.counters.errors++;
-        if (err instanceof InformerRequestError && err.status === 410) {
-          // Gone during a list (continue token expired): relist at once.
-          needList = true;
-          continue;
-        }
+        // Errors more than two minutes apart start the backoff afresh.
+        const now = Date.now();
+        if (now - this.lastFailureAt > 120_000) this.failures = 0;
+        this.lastFailureAt = now;
         const retryAfter = err instanceof InformerRequestError ? err.retryAfterMs : 0;
         const delay = Math.max(
           retryAfter,
@@ -416,9 +416,9 @@ class InformerImpl<T> implements Informer<T> {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             if (line.trim() === '') continue;
-            events++;
             const end = this.handleEvent(line);
             if (end !== undefined) return end;
+            events++;
           }
         }
       } finally {
@@ -534,7 +534,13 @@ class InformerImpl<T> implements Informer<T> {
       delete m.managedFields;
       if (!this.o.keepLastAppliedAnnotation && isRecord(m.annotations)) delete m.annotations[LAST_APPLIED];
     }
-    const parsed = this.o.schema.safeParse(raw);
+    let parsed: z.ZodSafeParseResult<T>;
+    try {
+      parsed = this.o.schema.safeParse(raw);
+    } catch (err) {
+      // A refinement or transform that throws: the object is invalid, the loop goes on.
+      return { key, rv, ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+    }
     if (parsed.success) {
       const obj = parsed.data;
       // A schema that passes metadata through could still carry managedFields.

@@ -221,8 +221,9 @@ export class Reconciler {
     const id = ctx.obj.status?.id;
     if (!id) return undefined;
     const pending = isPending(ctx.obj.status?.status);
-    // Pending: news from the last second; settled: a snapshot of up to a tenth of the resync period is fine.
-    const slack = pending ? 1_000 : this.cfg.resyncMs / 10;
+    // Pending: news from the last second. Settled: a snapshot up to half a resync period old will do, so the
+    // drift check of every object costs at most two LIST rounds per period, and drift shows within 1.5 periods.
+    const slack = pending ? 1_000 : this.cfg.resyncMs / 2;
     const snap = await cloud.view.fresh(this.now() - slack);
     const seen = snap.byId.get(id);
     if (seen) return seen;

@@ -1,0 +1,132 @@
+// Crash safety and frugality, end to end: the operator killed right after the cloud accepted a POST; the number of
+// Kubernetes writes from apply to ACTIVE; zero writes in a steady state.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { KubeClient, installCrd } from '../support/kube.ts';
+import { OperatorProcess, eventually } from '../support/operator.ts';
+import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
+import { VpnService } from '../../src/api/vpnservice.ts';
+import { createInformer } from '../../src/controller/informer.ts';
+
+let cp: ControlPlane;
+let sim: Simulator;
+let kube: KubeClient;
+
+beforeAll(async () => {
+  [cp, sim] = await Promise.all([startControlPlane(), startSimulator({ activeDelayMs: 1000 })]);
+  kube = new KubeClient(cp.kubeConfig);
+  await installCrd(kube);
+});
+afterAll(async () => {
+  await Promise.all([cp?.stop(), sim?.stop()]);
+});
+
+function operator(args: string[] = []): OperatorProcess {
+  return new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim', args }).start();
+}
+
+async function namespace(): Promise<string> {
+  const ns = `crash-${randomUUID().slice(0, 8)}`;
+  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  return ns;
+}
+
+async function apply(ns: string, name: string, routerId: string): Promise<void> {
+  await kube.request('POST', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`, {
+    apiVersion: 'vpnaas.dev/v1alpha1',
+    kind: 'VpnService',
+    metadata: { name },
+    spec: { routerId },
+  });
+}
+
+async function list(ns: string): Promise<VpnService[]> {
+  const l = (await kube.request('GET', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`)) as { items: unknown[] };
+  return l.items.map((i) => VpnService.parse(i));
+}
+
+const isActive = (o: VpnService) => o.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'Active');
+
+/** Counts every change the API server records for the VpnServices of a namespace (each write is one version). */
+function versionCounter(ns: string) {
+  const writes = new Map<string, number>();
+  const inf = createInformer<VpnService>({
+    kubeConfig: cp.kubeConfig,
+    path: `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`,
+    schema: VpnService,
+    onAdd: (o) => writes.set(o.metadata.name, writes.get(o.metadata.name) ?? 0),
+    onUpdate: (_old, o) => writes.set(o.metadata.name, (writes.get(o.metadata.name) ?? 0) + 1),
+  });
+  inf.start();
+  return { writes, stop: () => inf.stop(), synced: () => inf.waitForSync() };
+}
+
+describe('crash safety', () => {
+  it('killed right after the cloud accepted the POST, then restarted: exactly one cloud service', async () => {
+    const ns = await namespace();
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '198.51.100.7' });
+    const op = operator();
+    let killed = false;
+    sim.onCreate(async (svc) => {
+      if (svc.router_id !== router || killed) return;
+      killed = true;
+      await op.kill(); // the operator dies before it sees the 201
+    });
+    try {
+      await apply(ns, 'crashy', router);
+      await eventually(() => killed, 'the operator killed after the POST');
+      expect(sim.services().filter((s) => s.router_id === router)).toHaveLength(1);
+      const again = operator();
+      try {
+        const o = await eventually(async () => (await list(ns)).find((x) => isActive(x)), 'ACTIVE after restart', 60_000);
+        const svcs = sim.services().filter((s) => s.router_id === router);
+        expect(svcs).toHaveLength(1);
+        expect(o.status?.id).toBe(svcs[0]!.id);
+      } finally {
+        await again.dispose();
+      }
+    } finally {
+      sim.onCreate(null);
+      await op.dispose();
+    }
+  });
+});
+
+describe('frugal with the API server', () => {
+  it('at most 3 writes per object from apply to ACTIVE, and zero writes over several resync periods once settled', async () => {
+    const ns = await namespace();
+    const counter = versionCounter(ns);
+    await counter.synced();
+    const op = operator(['--resync', '2s']);
+    try {
+      const n = 10;
+      for (let i = 0; i < n; i++) {
+        const router = randomUUID();
+        sim.addRouter({ id: router, gatewayV4: `198.51.100.${i + 10}` });
+        await apply(ns, `vpn-${i}`, router);
+      }
+      await eventually(async () => {
+        const l = await list(ns);
+        return l.length === n && l.every(isActive);
+      }, 'all ACTIVE', 60_000);
+      const perObject = [...counter.writes.values()];
+      console.log(`writes per object from apply to ACTIVE: ${perObject.join(' ')}`);
+      expect(perObject).toHaveLength(n);
+      for (const w of perObject) expect(w).toBeLessThanOrEqual(3);
+
+      const before = new Map(counter.writes);
+      const listsBefore = sim.countOf({ method: 'GET', route: '/v2.0/vpn/vpnservices' });
+      await new Promise((r) => setTimeout(r, 7_000)); // three resync periods
+      const lists = sim.countOf({ method: 'GET', route: '/v2.0/vpn/vpnservices' }) - listsBefore;
+      console.log(`steady state over 7 s: ${lists} LIST calls to the cloud for ${n} objects`);
+      expect(lists).toBeGreaterThan(0); // the resync did look at the cloud…
+      expect(lists).toBeLessThanOrEqual(8); // …in bulk: at most two LIST rounds per period, not one per object
+      expect(counter.writes).toEqual(before); // …and wrote nothing
+    } finally {
+      await op.dispose();
+      await counter.stop();
+    }
+  });
+});
