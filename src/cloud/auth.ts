@@ -213,7 +213,8 @@ export class KeystoneAuth implements Authenticator {
       return await this.#refresh();
     } catch (e) {
       // Keystone briefly unavailable while the current token is still good: keep using it.
-      if (cur && cur.expiresAt !== undefined && this.#now() < cur.expiresAt - 10_000 && classify(e) === 'retryable') {
+      const safety = cur?.refreshAt !== undefined && cur.expiresAt !== undefined ? Math.min(10_000, (cur.expiresAt - cur.refreshAt) / 2) : 0;
+      if (cur && cur.expiresAt !== undefined && this.#now() < cur.expiresAt - safety && classify(e) === 'retryable') {
         this.#logger?.warn('token refresh failed; using the current token until it expires', {
           cloud: cfg.cloudName,
           error: e instanceof Error ? e.message : String(e),

@@ -49,7 +49,7 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
   if (opts.logger) authOpts.logger = opts.logger;
   if (opts.now) authOpts.now = opts.now;
   const auth = new KeystoneAuth(config, http, authOpts);
-  const session = new NetworkSession(http, auth);
+  const session = new NetworkSession(http, auth, opts.logger);
   const vpnServices = new VpnServiceClient(session, opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {});
   return {
     name: config.cloudName,

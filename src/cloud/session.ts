@@ -2,7 +2,7 @@
 // and on 401 one re-authentication and one retry (SPEC §3.7) before the 401 reaches the caller.
 import type { Authenticator } from './auth.ts';
 import { CloudError } from './errors.ts';
-import type { HttpRequest, HttpResponse, HttpTransport } from './http.ts';
+import type { CloudLogger, HttpRequest, HttpResponse, HttpTransport } from './http.ts';
 
 export interface SessionRequest {
   method: HttpRequest['method'];
@@ -16,10 +16,12 @@ export interface SessionRequest {
 export class NetworkSession {
   readonly #http: HttpTransport;
   readonly #auth: Authenticator;
+  readonly #logger: CloudLogger | undefined;
 
-  constructor(http: HttpTransport, auth: Authenticator) {
+  constructor(http: HttpTransport, auth: Authenticator, logger?: CloudLogger) {
     this.#http = http;
     this.#auth = auth;
+    this.#logger = logger;
   }
 
   async request(req: SessionRequest): Promise<HttpResponse> {
@@ -28,6 +30,11 @@ export class NetworkSession {
       return await this.#send(req, token);
     } catch (e) {
       if (!(e instanceof CloudError) || e.status !== 401 || !this.#auth.canReauthenticate) throw e;
+      this.#logger?.info('token refused; authenticating again', {
+        method: req.method,
+        route: req.route,
+        requestId: e.requestId,
+      });
       this.#auth.invalidate(token);
       const fresh = await this.#auth.token();
       return await this.#send(req, fresh);
