@@ -457,7 +457,7 @@ export class Reconciler {
     if (kind === 'terminal' || kind === 'notFound' || kind === 'conflict') {
       return this.refuse(ctx, {
         reason: 'InvalidSpec',
-        message: `The cloud refused the request: ${cloudText(err)}. Fix the spec; the operator tries again when the spec changes and every few minutes.`,
+        message: `The cloud refused the request: ${cloudText(err)}. Fix the spec (or what the cloud names, e.g. the router); the operator tries again when the spec changes and every few minutes.`,
       });
     }
     const outcome: Outcome = {
