@@ -349,10 +349,19 @@ describe('informer against a real kube-apiserver', () => {
 
     p.block();
     await custom.deleteNamespacedCustomObject({ ...w, name: 'w1' });
-    const w2 = z.object({ metadata: z.object({ resourceVersion: z.string() }) }).loose().parse(
+    const w2 = z.object({ metadata: z.object({ resourceVersion: z.string() }) }).parse(
       await custom.getNamespacedCustomObject({ ...w, name: 'w2' }),
     );
-    await custom.replaceNamespacedCustomObject({ ...w, name: 'w2', body: { ...w2, spec: { size: 20 } } });
+    await custom.replaceNamespacedCustomObject({
+      ...w,
+      name: 'w2',
+      body: {
+        apiVersion: 'test.vpnaas.dev/v1',
+        kind: 'Widget',
+        metadata: { name: 'w2', resourceVersion: w2.metadata.resourceVersion },
+        spec: { size: 20 },
+      },
+    });
     await put('w4', 4);
     // A change of the CRD's schema gives the resource a new watch cache, which starts after rvBefore: resuming
     // from rvBefore now gets 410 Gone.
@@ -397,6 +406,8 @@ describe('informer against a real kube-apiserver', () => {
     const schema = z.object({
       metadata: z.object({ name: z.string(), namespace: z.string(), resourceVersion: z.string() }),
       data: z.object({ port: z.string().regex(/^\d+$/) }),
+    }).superRefine((o) => {
+      if (o.data.port === '666') throw new Error('a schema refinement that throws');
     });
     await createCm(ns, 'good', { port: '80' });
     await createCm(ns, 'bad', { port: 'eighty' });
@@ -417,12 +428,14 @@ describe('informer against a real kube-apiserver', () => {
     expect(rec.invalid[0]?.[1]).toBeInstanceOf(z.ZodError);
 
     await createCm(ns, 'bad2', {}); // invalid on arrival over the watch
+    await createCm(ns, 'evil', { port: '666' }); // the schema itself throws: invalid as well
     await createCm(ns, 'throws', { port: '1' }); // a handler that throws is logged, nothing else
     await updateCm(ns, 'bad', { port: '8080' }); // becomes valid: an add
     await updateCm(ns, 'good', { port: 'x' }); // becomes invalid: leaves the store
     await createCm(ns, 'later', { port: '2' });
     await until(() => inf.get(`${ns}/later`) !== undefined, 'the last object');
-    expect(rec.invalid.map(([k]) => k)).toEqual([`${ns}/bad`, `${ns}/bad2`, `${ns}/good`]);
+    expect(rec.invalid.map(([k]) => k)).toEqual([`${ns}/bad`, `${ns}/bad2`, `${ns}/evil`, `${ns}/good`]);
+    expect(rec.invalid[2]?.[1].message).toMatch(/throws/);
     expect(rec.deletes.map(([o, why]) => [nameOf(o), why])).toEqual([['good', 'invalid']]);
     expect(rec.adds.map(nameOf)).toEqual(['good', 'throws', 'bad', 'later']);
     expect(inf.keys().sort()).toEqual([`${ns}/bad`, `${ns}/later`, `${ns}/throws`]);
