@@ -28,7 +28,7 @@ Flags:
 Prints one JSON line {"url","authUrl","networkUrl"} to stdout once listening. Admin API: <url>/_sim/…
 `;
 
-const routersFileSchema = z.union([z.array(seedRouterSchema), z.object({ routers: z.array(seedRouterSchema) })]);
+const routersListSchema = z.array(seedRouterSchema);
 
 function parseRouterFlag(v: string): SeedRouter {
   const i = v.indexOf(':');
@@ -77,9 +77,12 @@ export async function runSimulatorCli(argv: string[], io: CliIo = {}): Promise<v
   const routers: SeedRouter[] = [];
   if (values.routers !== undefined) {
     const text = await readFile(values.routers, 'utf8');
-    const parsed = routersFileSchema.safeParse(parseYaml(text));
+    const doc: unknown = parseYaml(text);
+    // A list, or an object with a `routers` list.
+    const list = typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'routers' in doc ? doc.routers : doc;
+    const parsed = routersListSchema.safeParse(list);
     if (!parsed.success) throw new Error(`--routers ${values.routers}: ${z.prettifyError(parsed.error)}`);
-    routers.push(...(Array.isArray(parsed.data) ? parsed.data : parsed.data.routers));
+    routers.push(...parsed.data);
   }
   for (const r of values.router ?? []) routers.push(parseRouterFlag(r));
 

@@ -1,8 +1,8 @@
 // Request counters keyed by `METHOD TEMPLATE STATUS` and a bounded log of recent requests.
 
 /** A status, or what happened instead of one: `reset` (connection dropped unanswered), `lost` (performed, then
- * the connection dropped), `aborted` (the client went away first). */
-export type Outcome = number | 'reset' | 'lost' | 'aborted';
+ * the connection dropped), `hang` (performed, never answered), `aborted` (the client went away first). */
+export type Outcome = number | 'reset' | 'lost' | 'hang' | 'aborted';
 
 export interface RequestLogEntry {
   method: string;

@@ -1,17 +1,21 @@
 // Fault injection: per route, with a probability and an optional count, an error status (429 with Retry-After),
-// a reset connection, a lost response (the request is performed, the answer never arrives) or added latency.
+// a reset connection, a lost response (the request is performed, then the connection drops), a hang (the request
+// is performed, then no answer ever comes: the client times out) or added latency.
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { json, keystoneError, neutronErrorBody } from './http.ts';
 import type { SimResponse } from './http.ts';
 
-export type FaultKind = 'error' | 'reset' | 'lostResponse' | 'latency';
+export type FaultKind = 'error' | 'reset' | 'lostResponse' | 'hang' | 'latency';
 
 export interface FaultSpec {
   /** `*`, `METHOD *`, `METHOD /path` or `/path`; the path is a route template (`/v2.0/vpn/vpnservices/{id}`) or a
    * concrete path, and may end in `*` to match a prefix. Default `*`. Admin routes (`/_sim/…`) never fault. */
   route?: string;
-  /** Default: `error` when `status` is set, `latency` when only `latencyMs` is set, else `error` (500). */
+  /** `error`: answer `status` without performing the request; `reset`: drop the connection without performing it;
+   * `lostResponse`: perform it, then drop the connection; `hang`: perform it, then never answer (the connection
+   * stays open until the client gives up or the simulator stops); `latency`: only delay.
+   * Default: `error` when `status` is set, `latency` when only `latencyMs` is set, else `error` (500). */
   kind?: FaultKind;
   /** HTTP status of an `error` fault (default 500). */
   status?: number;
@@ -32,7 +36,7 @@ export interface FaultSpec {
 
 export const faultSpecSchema = z.object({
   route: z.string().min(1).optional(),
-  kind: z.enum(['error', 'reset', 'lostResponse', 'latency']).optional(),
+  kind: z.enum(['error', 'reset', 'lostResponse', 'hang', 'latency']).optional(),
   status: z.number().int().min(100).max(599).optional(),
   retryAfterSeconds: z.number().min(0).optional(),
   message: z.string().optional(),
@@ -62,7 +66,8 @@ interface Entry {
 export type FaultAction =
   | { kind: 'error'; spec: FaultSpec; status: number }
   | { kind: 'reset' }
-  | { kind: 'lostResponse' };
+  | { kind: 'lostResponse' }
+  | { kind: 'hang' };
 
 export interface FaultDecision {
   latencyMs: number;
@@ -128,7 +133,7 @@ export class Faults {
     return this.entries.map((e) => ({ ...e.spec, id: e.id, hits: e.hits }));
   }
 
-  /** What happens to one request. Latency of every hit fault adds up; the first hit error/reset/lost wins. */
+  /** What happens to one request. Latency of every hit fault adds up; the first other hit fault wins. */
   decide(method: string, template: string, path: string): FaultDecision {
     const decision: FaultDecision = { latencyMs: 0, action: null };
     if (this.entries.length === 0) return decision;
@@ -143,6 +148,7 @@ export class Faults {
       if (e.kind === 'error') decision.action = { kind: 'error', spec: e.spec, status: e.spec.status ?? 500 };
       else if (e.kind === 'reset') decision.action = { kind: 'reset' };
       else if (e.kind === 'lostResponse') decision.action = { kind: 'lostResponse' };
+      else if (e.kind === 'hang') decision.action = { kind: 'hang' };
     }
     return decision;
   }

@@ -11,7 +11,7 @@
 //   "message":"Router <router_id> is used by VPNService <existing id>","detail":""}} (the message names the service
 //   already there, so a client can offer to import it);
 // - `project_id` in the body: 400 HTTPBadRequest "Unrecognized attribute(s) 'project_id'";
-// - `name` outside 1–64 characters: 400 HTTPBadRequest "Invalid input for name. Reason: …";
+// - `name`, when given, outside 1–64 characters: 400 HTTPBadRequest "Invalid input for name. Reason: …" (absent: '');
 // - `admin_state_up: false` (POST or PUT): 400 HTTPBadRequest "Invalid input for admin_state_up. Reason: …".
 // `tenant_id` over 255 characters is refused by upstream Neutron too. With `seedRules: false` the simulator
 // behaves like upstream neutron-vpnaas.
@@ -115,8 +115,8 @@ export interface Simulator {
   faults(): FaultInfo[];
   removeFault(id: number): boolean;
   clearFaults(): void;
-  /** Runs after a create is committed and before its response is written (or dropped); may return a promise.
-   * null removes it. */
+  /** Runs after a create is committed and before its response is written (or dropped); may return a promise,
+   * which is awaited. If it throws, the client gets a 500 (the service stays created). null removes it. */
   onCreate(hook: CreateHook | null): void;
 
   // counters

@@ -20,6 +20,14 @@ interface CompiledRoute extends RouteDef {
 
 const MAX_BODY = 1 << 20;
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export class Routes {
   private readonly routes: CompiledRoute[] = [];
 
@@ -27,7 +35,7 @@ export class Routes {
     for (const d of defs) this.routes.push({ ...d, api, segments: d.template.split('/') });
   }
 
-  /** The route for a method and path; `allowed` lists the methods the path has when the method does not match. */
+  /** The route for a method and path; `pathKnown`: some route has this path (so a method mismatch is a 405). */
   match(method: string, path: string): { route?: CompiledRoute; params: Record<string, string>; pathKnown: boolean } {
     const parts = path.split('/');
     let pathKnown = false;
@@ -40,7 +48,7 @@ export class Routes {
         const part = parts[i] as string;
         if (seg.startsWith('{') && seg.endsWith('}')) {
           if (part === '') ok = false;
-          else params[seg.slice(1, -1)] = decodeURIComponent(part);
+          else params[seg.slice(1, -1)] = safeDecode(part);
         } else if (seg !== part) ok = false;
       }
       if (!ok) continue;
@@ -172,6 +180,11 @@ export function createSimServer(deps: ServerDeps): Server {
     if (action?.kind === 'lostResponse') {
       drop(req);
       record('lost');
+      return;
+    }
+    if (action?.kind === 'hang') {
+      // Never answered: the connection stays open until the client gives up or the server closes.
+      record('hang');
       return;
     }
     if (res.destroyed || req.socket.destroyed) {
