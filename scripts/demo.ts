@@ -43,7 +43,7 @@ async function main(): Promise<void> {
 
   say(bold('3. Starting the operator (logs: .state/demo/operator.log)...'));
   const logFile = createWriteStream(path.join(stateDir, 'operator.log'));
-  const op = spawn(process.execPath, [path.join(root, 'src/main.ts'), 'run', '--kubeconfig', cp.kubeconfigPath, '--cloud', 'demo', '--resync', '1m'], {
+  const op = spawn(process.execPath, [path.join(root, 'src/main.ts'), 'run', '--kubeconfig', cp.kubeconfigPath, '--cloud', 'demo', '--resync', '1m', '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1'], {
     env: { ...process.env, OS_CLIENT_CONFIG_FILE: cloudsYaml },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,14 +1,8 @@
 #!/usr/bin/env node
 // vpnaas-operator: `run` (the operator), `simulator` (a local cloud for demos and tests), `--help`.
 import { parseArgs } from 'node:util';
-import os from 'node:os';
 import { z } from 'zod';
-import { KubeConfig } from '@kubernetes/client-node';
-import { CloudConfigError, loadCloudConfig } from './cloud/config.ts';
-import { DefaultCloudResolver } from './controller/clouds.ts';
-import { Controller } from './controller/controller.ts';
-import { KubeClient } from './kube/client.ts';
-import { createLogger, type LogLevel } from './runtime/log.ts';
+import { runOperator } from './runtime/app.ts';
 
 const HELP = `vpnaas-operator: VpnService custom resources -> Neutron VPNaaS VPN services
 
@@ -18,14 +12,21 @@ Usage:
   vpnaas-operator --help
 
 Flags of 'run' (each also as an environment variable):
-  --kubeconfig PATH        kubeconfig file (KUBECONFIG; default: in-cluster, then ~/.kube/config)
-  --cloud NAME             cloud in clouds.yaml (OS_CLOUD). clouds.yaml is found as openstack tools find it:
-                           OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml,
-                           /etc/openstack/clouds.yaml
-  --namespace NS           watch only this namespace (VPNAAS_NAMESPACE; default: all namespaces)
-  --workers N              concurrent reconciles (VPNAAS_WORKERS; default 8)
-  --resync DURATION        drift check period of settled objects, e.g. 10m, 90s (VPNAAS_RESYNC; default 10m)
-  --log-level LEVEL        error|warn|info|debug (VPNAAS_LOG_LEVEL; default info)
+  --kubeconfig PATH             kubeconfig file (KUBECONFIG; default: in-cluster, then ~/.kube/config)
+  --cloud NAME                  default cloud in clouds.yaml (OS_CLOUD). clouds.yaml is found as openstack tools
+                                find it: OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml,
+                                /etc/openstack/clouds.yaml. Objects may name their own with spec.cloudCredentialsRef.
+  --namespace NS                watch only this namespace (VPNAAS_NAMESPACE; default: all namespaces)
+  --workers N                   concurrent reconciles (VPNAAS_WORKERS; default 8)
+  --resync DURATION             drift check period of settled objects, e.g. 10m, 90s (VPNAAS_RESYNC; default 10m)
+  --log-level LEVEL             error|warn|info|debug (VPNAAS_LOG_LEVEL; default info)
+  --metrics-port PORT           /metrics, /healthz, /readyz (VPNAAS_METRICS_PORT; default 8080; -1 disables)
+  --metrics-bind-address ADDR   (VPNAAS_METRICS_BIND_ADDRESS; default 0.0.0.0)
+  --leader-elect                only the holder of a Lease reconciles (VPNAAS_LEADER_ELECT=true; default off)
+  --leader-election-namespace NS  the Lease's namespace (default: POD_NAMESPACE, the in-cluster namespace, default)
+  --leader-election-id NAME     the Lease's name (default vpnaas-operator)
+  --lease-duration DURATION     (default 15s)   --renew-deadline DURATION (default 10s)   --retry-period DURATION (default 2s)
+  --shutdown-timeout DURATION   how long in-flight reconciles may finish on SIGTERM (default 20s)
 `;
 
 const Duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 90s, 10m or 1h');
@@ -36,91 +37,76 @@ function parseDuration(s: string): number {
   return n * ({ ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as Record<string, number>)[unit]!;
 }
 
-const RunFlags = z.object({
-  kubeconfig: z.string().optional(),
-  cloud: z.string().optional(),
-  namespace: z.string().optional(),
-  workers: z.coerce.number().int().min(1).max(256).default(8),
-  resync: Duration.default('10m').transform(parseDuration),
-  'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-});
+const Bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((v) => v === true || v === 'true' || v === '1');
+
+const RunFlags = z
+  .object({
+    kubeconfig: z.string().optional(),
+    cloud: z.string().optional(),
+    namespace: z.string().optional(),
+    workers: z.coerce.number().int().min(1).max(256).default(8),
+    resync: Duration.default('10m').transform(parseDuration),
+    'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    'metrics-port': z.coerce.number().int().min(-1).max(65535).default(8080),
+    'metrics-bind-address': z.string().default('0.0.0.0'),
+    'leader-elect': Bool.default(false),
+    'leader-election-namespace': z.string().optional(),
+    'leader-election-id': z.string().default('vpnaas-operator'),
+    'lease-duration': Duration.default('15s').transform(parseDuration),
+    'renew-deadline': Duration.default('10s').transform(parseDuration),
+    'retry-period': Duration.default('2s').transform(parseDuration),
+    'shutdown-timeout': Duration.default('20s').transform(parseDuration),
+  })
+  .refine((f) => f['renew-deadline'] < f['lease-duration'] && f['retry-period'] < f['renew-deadline'], {
+    message: 'need retry-period < renew-deadline < lease-duration',
+    path: ['lease-duration'],
+  });
+
+const STRING_FLAGS = [
+  'kubeconfig', 'cloud', 'namespace', 'workers', 'resync', 'log-level', 'metrics-port', 'metrics-bind-address',
+  'leader-election-namespace', 'leader-election-id', 'lease-duration', 'renew-deadline', 'retry-period', 'shutdown-timeout',
+] as const;
 
 async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      kubeconfig: { type: 'string' },
-      cloud: { type: 'string' },
-      namespace: { type: 'string' },
-      workers: { type: 'string' },
-      resync: { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, 'leader-elect': { type: 'boolean' } };
+  for (const f of STRING_FLAGS) options[f] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, strict: true });
   if (values.help) {
     process.stdout.write(HELP);
     return;
   }
   const env = process.env;
-  const parsed = RunFlags.safeParse({
-    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
-    cloud: values.cloud ?? env.OS_CLOUD,
-    namespace: values.namespace ?? env.VPNAAS_NAMESPACE,
-    workers: values.workers ?? env.VPNAAS_WORKERS,
-    resync: values.resync ?? env.VPNAAS_RESYNC,
-    'log-level': values['log-level'] ?? env.VPNAAS_LOG_LEVEL,
-  });
+  const fromEnv = (flag: string): string | undefined =>
+    ({ kubeconfig: env.KUBECONFIG, cloud: env.OS_CLOUD })[flag] ?? env[`VPNAAS_${flag.toUpperCase().replaceAll('-', '_')}`];
+  const raw: Record<string, unknown> = {};
+  for (const f of [...STRING_FLAGS, 'leader-elect']) {
+    const v = values[f] ?? fromEnv(f);
+    if (v !== undefined && v !== '') raw[f] = v;
+  }
+  const parsed = RunFlags.safeParse(raw);
   if (!parsed.success) {
     throw new UsageError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n'));
   }
-  const flags = parsed.data;
-  const identity = `${os.hostname()}_${process.pid}`;
-  const log = createLogger(flags['log-level'] as LogLevel, { component: 'vpnaas-operator' });
-
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig.split(':')[0]!);
-  else kc.loadFromDefault();
-  const kube = new KubeClient(kc);
-
-  let resolver: DefaultCloudResolver;
-  try {
-    const config = loadCloudConfig(flags.cloud ? { cloudName: flags.cloud } : {});
-    resolver = new DefaultCloudResolver(config, { logger: log });
-    log.info('default cloud', { cloud: config.cloudName });
-  } catch (err) {
-    if (!(err instanceof CloudConfigError)) throw err;
-    log.warn('no usable default cloud; only objects with cloudCredentialsRef can work', { error: err.message });
-    resolver = new DefaultCloudResolver(undefined, {}, err.message);
-  }
-
-  const controller = new Controller({
-    kubeConfig: kc,
-    kube,
-    clouds: resolver,
-    log,
-    workers: flags.workers,
-    config: { resyncMs: flags.resync },
-    identity,
-    ...(flags.namespace ? { namespace: flags.namespace } : {}),
+  const f = parsed.data;
+  await runOperator({
+    kubeconfig: f.kubeconfig,
+    cloud: f.cloud,
+    namespace: f.namespace,
+    workers: f.workers,
+    resyncMs: f.resync,
+    logLevel: f['log-level'],
+    metricsPort: f['metrics-port'],
+    metricsHost: f['metrics-bind-address'],
+    leaderElect: f['leader-elect'],
+    leaseNamespace: f['leader-election-namespace'],
+    leaseName: f['leader-election-id'],
+    leaseDurationMs: f['lease-duration'],
+    renewDeadlineMs: f['renew-deadline'],
+    retryPeriodMs: f['retry-period'],
+    shutdownTimeoutMs: f['shutdown-timeout'],
   });
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('shutting down', { signal });
-    await controller.stop();
-    await resolver.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-
-  log.info('starting', { namespace: flags.namespace ?? '(all)', workers: flags.workers, resyncMs: flags.resync, identity });
-  await controller.start();
 }
 
 class UsageError extends Error {}

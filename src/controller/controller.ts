@@ -1,11 +1,11 @@
 // Wires the informer, the work queue and the reconciler: which events enqueue which keys.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, VpnService, objectKey } from '../api/vpnservice.ts';
-import type { KubeClient } from '../kube/client.ts';
+import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { createInformer, type Informer } from './informer.ts';
 import type { Logger } from './logger.ts';
 import { WorkQueue, runWorkers, type WorkerHooks, type WorkersHandle } from './queue.ts';
-import { Reconciler, type CloudResolver, type ReconcilerConfig } from './reconciler.ts';
+import { Reconciler, RetryLater, type CloudResolver, type ReconcilerConfig } from './reconciler.ts';
 import { KubeWriter } from './writer.ts';
 
 export interface ControllerOptions {
@@ -71,12 +71,37 @@ export class Controller {
     this.reconciler.onRouterReleased = (routerId) => this.wakeRouter(routerId);
   }
 
-  /** Starts watching; workers start once the cache holds every object (claims need all of them). */
-  async start(): Promise<void> {
+  /** Starts the cache (standbys keep a warm cache too, so a takeover is quick). Resolves when synced. */
+  async startInformer(): Promise<boolean> {
     this.informer.start();
+    const ok = await this.informer.waitForSync();
+    if (ok) this.opts.log.info('cache synced', { objects: this.informer.size() });
+    return ok;
+  }
+
+  /** Starts reconciling (the leader only). Every object is queued once; workers need the synced cache. */
+  async startWorkers(): Promise<void> {
+    if (this.workers) return;
     if (!(await this.informer.waitForSync())) return;
-    this.opts.log.info('cache synced', { objects: this.informer.size() });
-    this.workers = runWorkers(this.queue, this.opts.workers ?? 4, (key) => this.reconciler.reconcile(key), this.opts.hooks);
+    for (const k of this.informer.keys()) this.queue.add(k);
+    const log = this.opts.log;
+    const hooks = this.opts.hooks ?? {};
+    this.workers = runWorkers(this.queue, this.opts.workers ?? 4, (key) => this.reconciler.reconcile(key), {
+      ...hooks,
+      onReconcile: (key, outcome, durationMs, error) => {
+        hooks.onReconcile?.(key, outcome, durationMs, error);
+        if (error !== undefined) logFailure(log, key, error);
+      },
+    });
+  }
+
+  /** Both, for a single replica. */
+  async start(): Promise<void> {
+    if (await this.startInformer()) await this.startWorkers();
+  }
+
+  reconciling(): boolean {
+    return this.workers !== undefined;
   }
 
   synced(): boolean {
@@ -93,6 +118,22 @@ export class Controller {
 
   private wakeRouter(routerId: string): void {
     for (const o of this.informer.list()) if (o.spec.routerId === routerId) this.queue.add(objectKey(o));
+  }
+}
+
+/** A failed reconcile, logged so that nothing stalls silently (e.g. a missing RBAC permission). */
+function logFailure(log: Logger, key: string, error: unknown): void {
+  if (error instanceof RetryLater) {
+    log.debug('retrying with backoff', { key, reason: error.message });
+  } else if (error instanceof KubeApiError && (error.status === 401 || error.status === 403)) {
+    log.error('the Kubernetes API refused the operator: check its ServiceAccount and ClusterRole', {
+      key,
+      status: error.status,
+      request: `${error.method} ${error.path}`,
+      error: error.message,
+    });
+  } else {
+    log.warn('reconcile failed; retrying with backoff', { key, error: error instanceof Error ? error.message : String(error) });
   }
 }
 

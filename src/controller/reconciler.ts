@@ -64,6 +64,7 @@ interface Ctx {
   key: string;
   obj: VpnService;
   log: Logger;
+  cloud?: CloudHandle;
 }
 
 export class Reconciler {
@@ -82,7 +83,7 @@ export class Reconciler {
   /** Keys creating a cloud service right now: they hold their router even before status.id is written. */
   private readonly creating = new Set<string>();
   /** Last refusal per key: the generation refused and when. */
-  private readonly refused = new Map<string, { generation: number; at: number }>();
+  private readonly refused = new Map<string, { generation: number; at: number; cloud: CloudHandle | undefined }>();
   /** Poll attempts per key while the cloud is pending. */
   private readonly polls = new Map<string, number>();
   /** Called with the keys that wait on a router that was just released. */
@@ -153,6 +154,7 @@ export class Reconciler {
       if (err instanceof CredentialsError) return this.credentialsMissing(ctx, err);
       return this.cloudFailure(ctx, err);
     }
+    ctx.cloud = cloud;
     this.endpoints.set(key, cloud.endpoint);
     if (obj.metadata.deletionTimestamp) return this.finalize(ctx, cloud);
     return this.ensure(ctx, cloud);
@@ -173,9 +175,9 @@ export class Reconciler {
       return { requeueAfterMs: this.resyncDelay() };
     }
 
-    // A refusal is not retried for the same generation until terminalRetryMs has passed.
+    // A refusal is not retried for the same generation and credentials until terminalRetryMs has passed.
     const refused = this.refused.get(ctx.key);
-    if (refused && refused.generation === obj.metadata.generation) {
+    if (refused && refused.generation === obj.metadata.generation && refused.cloud === cloud) {
       const wait = refused.at + this.cfg.terminalRetryMs - this.now();
       if (wait > 0) return { requeueAfterMs: wait };
     }
@@ -470,10 +472,12 @@ export class Reconciler {
   }
 
   private async refuse(ctx: Ctx, outcome: Outcome & { reason: Reason }): Promise<{ outcome: Outcome; requeueAfterMs: number }> {
-    this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now() });
+    this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud: ctx.cloud });
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(ctx.obj, 'Warning', 'CloudError', outcome.message);
-    return { outcome, requeueAfterMs: this.cfg.terminalRetryMs };
+    // Credentials from a Secret are looked at again soon: a fixed Secret is picked up within a minute.
+    const again = outcome.reason === 'AuthFailed' && ctx.obj.spec.cloudCredentialsRef ? Math.min(60_000, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs;
+    return { outcome, requeueAfterMs: again };
   }
 
   private async credentialsMissing(ctx: Ctx, err: CredentialsError): Promise<ReconcileResult> {
@@ -487,7 +491,7 @@ export class Reconciler {
     const outcome: Outcome = { reason: 'CredentialsNotFound', message: `${err.message}` };
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(obj, 'Warning', 'CloudError', outcome.message);
-    return { requeueAfterMs: this.cfg.terminalRetryMs };
+    return { requeueAfterMs: Math.min(60_000, this.cfg.terminalRetryMs) };
   }
 
   /** Writes the status if it differs from what the object shows. Returns whether it wrote. */

@@ -37,7 +37,7 @@ export class OperatorProcess {
       writeFileSync(file, this.opts.cloudsYaml, { mode: 0o600 });
       env.OS_CLIENT_CONFIG_FILE = file;
     }
-    const args = [MAIN, 'run', '--kubeconfig', this.opts.kubeconfigPath, ...(this.opts.cloudName ? ['--cloud', this.opts.cloudName] : []), ...(this.opts.args ?? [])];
+    const args = [MAIN, 'run', '--kubeconfig', this.opts.kubeconfigPath, ...(this.opts.cloudName ? ['--cloud', this.opts.cloudName] : []), '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1', ...(this.opts.args ?? [])];
     const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     this.proc = proc;
     let buf = '';
@@ -91,6 +91,12 @@ export class OperatorProcess {
       }
     }
     return out;
+  }
+
+  /** The port of /metrics, /healthz, /readyz, once the operator has logged it. */
+  metricsPort(): number | undefined {
+    const r = this.records().find((x) => x.message === 'serving /metrics, /healthz, /readyz');
+    return typeof r?.port === 'number' ? r.port : undefined;
   }
 
   output(): string {

@@ -1,0 +1,169 @@
+// The operator process: Kubernetes and cloud clients, the controller, metrics and health endpoints, leader
+// election and graceful shutdown, wired from a parsed configuration.
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
+import { CloudResolverImpl } from '../controller/clouds.ts';
+import { Controller } from '../controller/controller.ts';
+import { readyCondition } from '../controller/conditions.ts';
+import { KubeClient } from '../kube/client.ts';
+import { startHttpServer, type HttpServerHandle } from './http.ts';
+import { LeaderElector } from './leader.ts';
+import { createLogger, type LogLevel } from './log.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface AppConfig {
+  kubeconfig: string | undefined;
+  cloud: string | undefined;
+  namespace: string | undefined;
+  workers: number;
+  resyncMs: number;
+  logLevel: LogLevel;
+  metricsPort: number;
+  metricsHost: string;
+  leaderElect: boolean;
+  leaseNamespace: string | undefined;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  shutdownTimeoutMs: number;
+}
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function leaseNamespace(cfg: AppConfig): string {
+  if (cfg.leaseNamespace) return cfg.leaseNamespace;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+/** Runs until SIGTERM/SIGINT (exit 0) or lost leadership (exit 1). */
+export async function runOperator(cfg: AppConfig): Promise<void> {
+  const identity = `${os.hostname()}_${process.pid}`;
+  const log = createLogger(cfg.logLevel, { component: 'vpnaas-operator' });
+  const metrics = createMetrics();
+
+  const kc = new KubeConfig();
+  if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig.split(':')[0]!);
+  else kc.loadFromDefault();
+  const kube = new KubeClient(kc);
+  kube.onRequest = metrics.kubeObserver;
+
+  let defaultConfig: CloudConfig | undefined;
+  let defaultProblem: string | undefined;
+  try {
+    defaultConfig = loadCloudConfig(cfg.cloud ? { cloudName: cfg.cloud } : {});
+    log.info('default cloud', { cloud: defaultConfig.cloudName, source: defaultConfig.source });
+  } catch (err) {
+    if (!(err instanceof CloudConfigError)) throw err;
+    defaultProblem = err.message;
+    log.warn('no usable default cloud; only objects with spec.cloudCredentialsRef can work', { error: err.message });
+  }
+  const clouds = new CloudResolverImpl({
+    defaultConfig,
+    defaultProblem,
+    kube,
+    cloudOptions: { logger: log, onRequest: metrics.cloudObserver },
+  });
+
+  const controller = new Controller({
+    kubeConfig: kc,
+    kube,
+    clouds,
+    log,
+    workers: cfg.workers,
+    config: { resyncMs: cfg.resyncMs },
+    identity,
+    hooks: metrics.workerHooks(),
+    ...(cfg.namespace ? { namespace: cfg.namespace } : {}),
+  });
+  metrics.setObjectsSource(function* () {
+    for (const o of controller.informer.list()) {
+      yield { cloudStatus: o.status?.status, readyReason: readyCondition(o.status?.conditions)?.reason };
+    }
+  });
+
+  let server: HttpServerHandle | undefined;
+  if (cfg.metricsPort >= 0) {
+    server = await startHttpServer({
+      port: cfg.metricsPort,
+      host: cfg.metricsHost,
+      metrics,
+      log,
+      healthy: () => true,
+      ready: () => controller.synced(),
+      notReadyReason: () => (controller.synced() ? undefined : 'cache not synced'),
+    });
+    log.info('serving /metrics, /healthz, /readyz', { port: server.port, host: cfg.metricsHost });
+  }
+
+  const elector = cfg.leaderElect
+    ? new LeaderElector({
+        kube,
+        namespace: leaseNamespace(cfg),
+        name: cfg.leaseName,
+        identity,
+        leaseDurationMs: cfg.leaseDurationMs,
+        renewDeadlineMs: cfg.renewDeadlineMs,
+        retryPeriodMs: cfg.retryPeriodMs,
+        log,
+      })
+    : undefined;
+
+  let stopping = false;
+  const shutdown = async (signal: string, code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    // Stop taking work and let in-flight reconciles finish, then hand the lease over at once.
+    await controller.stop(cfg.shutdownTimeoutMs);
+    await elector?.stop();
+    metrics.setLeader(false);
+    await clouds.close();
+    await server?.close();
+    log.info('stopped', { signal });
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+
+  log.info('starting', {
+    identity,
+    namespace: cfg.namespace ?? '(all)',
+    workers: cfg.workers,
+    resyncMs: cfg.resyncMs,
+    leaderElection: cfg.leaderElect,
+  });
+  const synced = controller.startInformer().then((ok) => metrics.setSynced(ok));
+  if (!elector) {
+    await synced;
+    metrics.setLeader(true);
+    await controller.startWorkers();
+    return;
+  }
+  void elector.run({
+    onStartedLeading: async () => {
+      log.info('became leader; reconciling', { identity });
+      metrics.setLeader(true);
+      await synced;
+      await controller.startWorkers();
+    },
+    onStoppedLeading: () => {
+      metrics.setLeader(false);
+      if (stopping) return;
+      // Like controller-runtime: a replica that lost its lease exits at once, before another one can act;
+      // the Deployment restarts it as a standby.
+      log.error('lost leadership; exiting', { identity });
+      process.exit(1);
+    },
+    onNewLeader: (leader: string) => {
+      if (leader !== identity) log.info('standing by', { leader });
+    },
+  });
+}
