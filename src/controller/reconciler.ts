@@ -491,7 +491,7 @@ export class Reconciler {
     const outcome: Outcome = { reason: 'CredentialsNotFound', message: `${err.message}` };
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(obj, 'Warning', 'CloudError', outcome.message);
-    return { requeueAfterMs: Math.min(60_000, this.cfg.terminalRetryMs) };
+    return { requeueAfterMs: Math.min(15_000, this.cfg.terminalRetryMs) };
   }
 
   /** Writes the status if it differs from what the object shows. Returns whether it wrote. */
