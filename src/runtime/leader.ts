@@ -344,7 +344,7 @@ export class LeaderElector {
     }
   }
 
-  #lost(endLeading: (reason: string) => void, reason: string): 'lost' | 'stopped' {
+  #lost(endLeading: (reason: string) => void, reason: string): 'lost' {
     this.#log?.warn('leader election: lost leadership', { ...this.#meta, reason });
     endLeading(reason);
     return 'lost';
