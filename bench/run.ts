@@ -1,7 +1,8 @@
 // Benchmark: N VpnServices applied at once against a real kube-apiserver and the cloud simulator.
 // Prints apply-to-all-Ready time, cloud requests and Kubernetes writes per object, the operator's peak RSS, and
-// the same figures for a minimal script that makes the bare minimum of API writes and cloud calls at the same
-// concurrency (finalizer, POST, status; then one LIST per poll round and a status write per object).
+// the same figures for a minimal script that makes the same API writes and cloud calls at the same concurrency
+// (finalizer + intent, a GET of the router's services, POST, status; then LIST rounds every 250 ms and a status
+// write per object).
 //
 //   node bench/run.ts [--objects 100] [--workers 8] [--active-delay-ms 2000] [--no-baseline]
 import { randomUUID } from 'node:crypto';
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
         kubeconfigPath: cp.kubeconfigPath,
         cloudsYaml: sim.cloudsYaml('bench'),
         cloudName: 'bench',
-        args: ['--workers', String(W), '--log-level', 'warn'],
+        args: ['--workers', String(W)],
       }).start();
       await new Promise((r) => setTimeout(r, 1500));
       let peak = 0;
@@ -132,6 +133,14 @@ async function main(): Promise<void> {
         kubeWritesPerObjectMean: +(w.reduce((a, b) => a + b, 0) / N).toFixed(2),
         peakRssMb: +peak.toFixed(0),
       });
+      const text = await (await fetch(`http://127.0.0.1:${op.metricsPort()}/metrics`)).text();
+      const sum = (name: string) =>
+        text.split('\n').filter((l) => l.startsWith(name + '{') || l.startsWith(name + ' ')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      console.log(
+        `operator: ${sum('vpnaas_reconcile_total')} reconciles, ${sum('vpnaas_reconcile_duration_seconds_sum').toFixed(1)} s in reconciles; ` +
+          `${sum('vpnaas_kube_requests_total')} kube requests (${sum('vpnaas_kube_request_duration_seconds_sum').toFixed(1)} s); ` +
+          `${sum('vpnaas_cloud_requests_total')} cloud requests (${sum('vpnaas_cloud_request_duration_seconds_sum').toFixed(1)} s)`,
+      );
       await op.dispose();
       await inf.stop();
       await sim.stop();
@@ -154,7 +163,9 @@ async function main(): Promise<void> {
       await pool(routers.map((r, i) => [r, i] as const), W, async ([routerId, i]) => {
         const name = `vpn-${i}`;
         await kube.request('POST', base, { apiVersion: 'vpnaas.dev/v1alpha1', kind: 'VpnService', metadata: { name }, spec: { routerId } });
-        await kube.request('PATCH', `${base}/${name}`, { metadata: { finalizers: [FINALIZER] } }, MERGE_PATCH);
+        await kube.request('PATCH', `${base}/${name}`, { metadata: { finalizers: [FINALIZER], annotations: { 'vpnaas.dev/create-intent': new Date().toISOString() } } }, MERGE_PATCH);
+        // the look at the router before the POST that crash safety needs (SPEC §3.3)
+        await (await fetch(`${net}?router_id=${routerId}`, { headers: { 'X-Auth-Token': token } })).arrayBuffer();
         const res = await fetch(net, {
           method: 'POST',
           headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },

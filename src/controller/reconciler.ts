@@ -32,7 +32,7 @@ export interface ReconcilerConfig {
 export const DEFAULT_CONFIG: ReconcilerConfig = {
   resyncMs: 10 * 60_000,
   terminalRetryMs: 5 * 60_000,
-  pollMinMs: 1_000,
+  pollMinMs: 250,
   pollMaxMs: 30_000,
 };
 
@@ -86,6 +86,8 @@ export class Reconciler {
   private readonly refused = new Map<string, { generation: number; at: number; cloud: CloudHandle | undefined }>();
   /** Poll attempts per key while the cloud is pending. */
   private readonly polls = new Map<string, number>();
+  /** When the cloud's data for a key was last taken (a poll needs a newer snapshot to make progress). */
+  private readonly seenAt = new Map<string, number>();
   /** Called with the keys that wait on a router that was just released. */
   onRouterReleased?: (routerId: string) => void;
 
@@ -127,6 +129,7 @@ export class Reconciler {
     this.endpoints.delete(key);
     this.refused.delete(key);
     this.polls.delete(key);
+    this.seenAt.delete(key);
     this.creating.delete(key);
   }
 
@@ -223,10 +226,12 @@ export class Reconciler {
     const id = ctx.obj.status?.id;
     if (!id) return undefined;
     const pending = isPending(ctx.obj.status?.status);
-    // Pending: news from the last second. Settled: a snapshot up to half a resync period old will do, so the
-    // drift check of every object costs at most two LIST rounds per period, and drift shows within 1.5 periods.
-    const slack = pending ? 1_000 : this.cfg.resyncMs / 2;
-    const snap = await cloud.view.fresh(this.now() - slack);
+    // Pending: a snapshot newer than what we saw last time (shared by every object polled meanwhile). Settled: a
+    // snapshot up to half a resync period old will do, so the drift check of every object costs at most two LIST
+    // rounds per period, and drift shows within 1.5 periods.
+    const notBefore = pending ? (this.seenAt.get(ctx.key) ?? 0) + 1 : this.now() - this.cfg.resyncMs / 2;
+    const snap = await cloud.view.fresh(notBefore);
+    this.seenAt.set(ctx.key, snap.startedAt);
     const seen = snap.byId.get(id);
     if (seen) return seen;
     // Not in the bulk view: confirm with a direct read before concluding it is gone.
@@ -273,11 +278,9 @@ export class Reconciler {
     const { obj } = ctx;
     const routerId = obj.spec.routerId;
     const name = cloudName(obj);
-    // Before any POST, look at the router. If an earlier attempt may have POSTed (the intent was already there),
-    // read the router precisely and take back a service with our name; otherwise a fresh bulk view suffices.
-    const onRouter = intentAtStart
-      ? await cloud.api.list({ routerId })
-      : ((await cloud.view.fresh(this.now())).byRouter.get(routerId) ?? []);
+    // Before any POST, read the router's VPN services (one filtered GET, always fresh). If an earlier attempt may
+    // have POSTed (the intent was already there), a service with our name on the router is the one it made.
+    const onRouter = await cloud.api.list({ routerId });
     if (intentAtStart) {
       const mine = onRouter.find((s) => s.name === name);
       if (mine) {
@@ -315,6 +318,7 @@ export class Reconciler {
     try {
       const started = this.now();
       const svc = await cloud.api.create(body);
+      this.seenAt.set(ctx.key, this.now());
       cloud.view.remember(svc);
       ctx.log.info('created cloud service', { decision: 'create', id: svc.id, durationMs: this.now() - started });
       this.writer.event(obj, 'Normal', 'Created', `Created VPN service ${svc.id} on router ${routerId}.`);
@@ -373,7 +377,8 @@ export class Reconciler {
     await this.show(ctx, observedFields(svc, cloud.endpoint), outcome);
     const n = (this.polls.get(ctx.key) ?? 0) + 1;
     this.polls.set(ctx.key, n);
-    return { requeueAfterMs: Math.min(this.cfg.pollMaxMs, this.cfg.pollMinMs * 2 ** Math.min(n - 1, 16)) };
+    // Polls are cheap (all pending objects share one LIST round), so start fast and back off gently.
+    return { requeueAfterMs: Math.round(Math.min(this.cfg.pollMaxMs, this.cfg.pollMinMs * 1.5 ** Math.min(n - 1, 30))) };
   }
 
   // ------------------------------------------------------------------------------------------------------------

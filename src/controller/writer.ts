@@ -55,14 +55,40 @@ export class KubeWriter implements Writer {
     return VpnService.parse(res);
   }
 
+  /**
+   * Records an event without waiting for it. Events go out two at a time behind the reconciles' own writes, so a
+   * burst of objects does not make the API server serve events before status; past 5,000 queued, the oldest
+   * events are dropped (and said so in the log).
+   */
   event(obj: VpnService, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    void this.sendEvent(obj, type, reason, message).catch((err: unknown) => {
-      this.log.warn('could not record event', {
-        key: `${obj.metadata.namespace}/${obj.metadata.name}`,
-        reason,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    });
+    this.pending.push({ obj, type, reason, message });
+    if (this.pending.length > 5_000) {
+      const dropped = this.pending.shift()!;
+      this.log.warn('event dropped: too many queued', { key: `${dropped.obj.metadata.namespace}/${dropped.obj.metadata.name}`, reason: dropped.reason });
+    }
+    this.pump();
+  }
+
+  private readonly pending: Array<{ obj: VpnService; type: 'Normal' | 'Warning'; reason: string; message: string }> = [];
+  private sending = 0;
+
+  private pump(): void {
+    while (this.sending < 2 && this.pending.length) {
+      const e = this.pending.shift()!;
+      this.sending++;
+      void this.sendEvent(e.obj, e.type, e.reason, e.message)
+        .catch((err: unknown) => {
+          this.log.warn('could not record event', {
+            key: `${e.obj.metadata.namespace}/${e.obj.metadata.name}`,
+            reason: e.reason,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        })
+        .finally(() => {
+          this.sending--;
+          this.pump();
+        });
+    }
   }
 
   private async sendEvent(obj: VpnService, type: string, reason: string, message: string): Promise<void> {
