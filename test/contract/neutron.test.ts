@@ -1,0 +1,40 @@
+// The contract suite against a real OpenStack Neutron + neutron-vpnaas + Keystone (Debian's packages, started by
+// scripts/cloud/up.sh on loopback). Upstream Neutron does not enforce the seed cloud's rules.
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { createCloud } from '../../src/cloud/cloud.ts';
+import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
+import { ensureLocalOpenStack } from '../support/openstack.ts';
+import { defineContract } from './contract.ts';
+
+defineContract(async () => {
+  const os = await ensureLocalOpenStack();
+  const yaml = readFileSync(os.cloudsYamlPath, 'utf8');
+  const doc = YAML.parse(yaml) as { clouds: { local: { auth: { password: string } } } };
+  const wrong = yaml.replace(doc.clouds.local.auth.password, 'not-the-password');
+  const tokenYaml = YAML.stringify({ clouds: { t: { auth_type: 'token', auth: { token: 'bogus-token' }, network_endpoint_override: os.networkUrl } } });
+  const cloud = createCloud(loadCloudConfigFromString(yaml, 'local'));
+  const pool = os.seed.routersWithGateway;
+  let next = 0;
+  return {
+    name: 'neutron',
+    cloud,
+    wrongPassword: createCloud(loadCloudConfigFromString(wrong, 'local')),
+    badToken: createCloud(loadCloudConfigFromString(tokenYaml, 't')),
+    projectId: os.seed.projectId,
+    async router() {
+      const r = pool[next++ % pool.length]!;
+      // leftovers of an interrupted earlier run would change what the tests see
+      for (const v of await cloud.vpnServices.list({ routerId: r.id })) await cloud.vpnServices.delete(v.id).catch(() => undefined);
+      return { id: r.id, gatewayIp: r.gatewayIp, subnetId: r.subnetId };
+    },
+    routerWithoutGateway: os.seed.routerWithoutGateway.id,
+    unattachedSubnet: os.seed.routerWithoutGateway.subnetId,
+    setStatus: (id, status) => os.agentReport(id, status),
+    async makeInUse(id) {
+      const sc = await os.createSiteConnection(id);
+      return () => sc.delete();
+    },
+    seedRules: false,
+  };
+});
