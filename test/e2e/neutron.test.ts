@@ -1,0 +1,161 @@
+// End to end against a real OpenStack: Keystone + Neutron with neutron-vpnaas (Debian's packages, on loopback),
+// the operator configured only by the generated clouds.yaml (password auth, endpoint from the catalog), and a real
+// kube-apiserver. The VPN agent's status report is sent the way a real agent sends it (RPC over RabbitMQ).
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { KubeClient, KubeApiError, installCrd } from '../support/kube.ts';
+import { OperatorProcess, eventually } from '../support/operator.ts';
+import { ensureLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
+import { createCloud, type Cloud } from '../../src/cloud/cloud.ts';
+import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
+import { VpnService } from '../../src/api/vpnservice.ts';
+
+let cp: ControlPlane;
+let os: LocalOpenStack;
+let kube: KubeClient;
+let op: OperatorProcess;
+let neutron: Cloud;
+let cloudsYaml: string;
+let routers: LocalOpenStack['seed']['routersWithGateway'];
+
+beforeAll(async () => {
+  [cp, os] = await Promise.all([startControlPlane(), ensureLocalOpenStack()]);
+  kube = new KubeClient(cp.kubeConfig);
+  await installCrd(kube);
+  cloudsYaml = readFileSync(os.cloudsYamlPath, 'utf8');
+  neutron = createCloud(loadCloudConfigFromString(cloudsYaml, 'local'));
+  routers = os.seed.routersWithGateway;
+  // start from routers without VPN services
+  for (const r of routers) for (const v of await neutron.vpnServices.list({ routerId: r.id })) await neutron.vpnServices.delete(v.id);
+  op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'local', args: ['--resync', '3s'] }).start();
+}, 900_000);
+
+afterAll(async () => {
+  await op?.dispose();
+  await cp?.stop();
+  await neutron?.close();
+});
+
+async function namespace(): Promise<string> {
+  const ns = `neutron-${randomUUID().slice(0, 8)}`;
+  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  return ns;
+}
+
+async function apply(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kube.request('POST', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`, {
+    apiVersion: 'vpnaas.dev/v1alpha1',
+    kind: 'VpnService',
+    metadata: { name },
+    spec,
+  });
+}
+
+async function get(ns: string, name: string): Promise<VpnService | undefined> {
+  try {
+    return VpnService.parse(await kube.request('GET', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/${name}`));
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+const ready = (o: VpnService | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
+
+async function waitReason(ns: string, name: string, reason: string, timeoutMs = 60_000): Promise<VpnService> {
+  return eventually(async () => {
+    const o = await get(ns, name);
+    return ready(o)?.reason === reason ? o : undefined;
+  }, `${ns}/${name} ${reason}`, timeoutMs, 250);
+}
+
+describe('against real Neutron', () => {
+  it('a VpnService gets a real VPN service: Provisioning while PENDING_CREATE, Ready once the agent reports ACTIVE, DOWN reflected, deleted from Neutron', async () => {
+    const ns = await namespace();
+    const r = routers[0]!;
+    await apply(ns, 'site', { routerId: r.id, description: 'to the office' });
+    const prov = await waitReason(ns, 'site', 'Provisioning');
+    expect(prov.status).toMatchObject({ status: 'PENDING_CREATE', externalV4Ip: r.gatewayIp, routerId: r.id, tenantId: os.seed.projectId });
+    const id = prov.status!.id!;
+    const inNeutron = await neutron.vpnServices.get(id);
+    expect(inNeutron).toMatchObject({ name: 'site', description: 'to the office', router_id: r.id, external_v4_ip: r.gatewayIp });
+
+    await os.agentReport(id, 'ACTIVE');
+    const active = await waitReason(ns, 'site', 'Active');
+    expect(ready(active)?.status).toBe('True');
+    expect(active.status?.status).toBe('ACTIVE');
+
+    await os.agentReport(id, 'DOWN');
+    const down = await waitReason(ns, 'site', 'Down', 30_000);
+    expect(down.status?.status).toBe('DOWN');
+
+    await kube.request('DELETE', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/site`);
+    await eventually(async () => (await get(ns, 'site')) === undefined, 'object gone');
+    expect(await neutron.vpnServices.list({ routerId: r.id })).toEqual([]);
+  });
+
+  it('a router without gateway → Stalled, quoting Neutron', async () => {
+    const ns = await namespace();
+    await apply(ns, 'nogw', { routerId: os.seed.routerWithoutGateway.id });
+    const o = await waitReason(ns, 'nogw', 'InvalidSpec');
+    expect(o.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
+    expect(ready(o)?.message).toContain('RouterIsNotExternal');
+    expect(ready(o)?.message).toContain(os.seed.routerWithoutGateway.id);
+  });
+
+  it('a router that does not exist → Stalled', async () => {
+    const ns = await namespace();
+    const missing = randomUUID();
+    await apply(ns, 'missing', { routerId: missing });
+    const o = await waitReason(ns, 'missing', 'InvalidSpec');
+    expect(o.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
+    expect(ready(o)?.message).toContain('RouterNotFound');
+  });
+
+  it('two objects on one router → conflict, although Neutron alone would allow both', async () => {
+    const [nsA, nsB] = [await namespace(), await namespace()];
+    const r = routers[1]!;
+    await apply(nsA, 'older', { routerId: r.id });
+    await waitReason(nsA, 'older', 'Provisioning');
+    await new Promise((res) => setTimeout(res, 1100));
+    await apply(nsB, 'younger', { routerId: r.id });
+    const b = await waitReason(nsB, 'younger', 'RouterConflict');
+    expect(ready(b)?.message).toContain(`${nsA}/older`);
+    expect(await neutron.vpnServices.list({ routerId: r.id })).toHaveLength(1);
+    await kube.request('DELETE', `/apis/vpnaas.dev/v1alpha1/namespaces/${nsA}/vpnservices/older`);
+    const after = await waitReason(nsB, 'younger', 'Provisioning');
+    const left = await neutron.vpnServices.list({ routerId: r.id });
+    expect(left.map((v) => v.id)).toEqual([after.status!.id]);
+    await kube.request('DELETE', `/apis/vpnaas.dev/v1alpha1/namespaces/${nsB}/vpnservices/younger`);
+    await eventually(async () => (await neutron.vpnServices.list({ routerId: r.id })).length === 0, 'cleaned up');
+  });
+
+  it('a wrong password → AuthFailed, and nothing else is disturbed', async () => {
+    const ns = await namespace();
+    const doc = YAML.parse(cloudsYaml) as { clouds: { local: { auth: { password: string } } } };
+    const wrong = cloudsYaml.replace(doc.clouds.local.auth.password, 'wrong-password');
+    await kube.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'wrong' },
+      stringData: { 'clouds.yaml': wrong },
+    });
+    const r = routers[2]!;
+    await apply(ns, 'badauth', { routerId: r.id, cloudCredentialsRef: { secretName: 'wrong', cloudName: 'local' } });
+    const o = await waitReason(ns, 'badauth', 'AuthFailed');
+    expect(o.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
+    expect(await neutron.vpnServices.list({ routerId: r.id })).toEqual([]);
+    // the default cloud keeps working
+    const r2 = routers[3]!;
+    await apply(ns, 'fine', { routerId: r2.id });
+    const fine = await waitReason(ns, 'fine', 'Provisioning');
+    await os.agentReport(fine.status!.id!, 'ACTIVE');
+    await waitReason(ns, 'fine', 'Active');
+    expect(op.output()).not.toContain(doc.clouds.local.auth.password);
+    await kube.request('DELETE', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/fine`);
+    await eventually(async () => (await neutron.vpnServices.list({ routerId: r2.id })).length === 0, 'cleaned up');
+  });
+});
