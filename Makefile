@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down clean
+.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
 
 all: build
 
@@ -38,6 +38,21 @@ controlplane-up: deps
 
 controlplane-down: deps
 	@node scripts/controlplane.ts down
+
+## make cloud-up: a real OpenStack (Keystone + Neutron with VPNaaS) from Debian's packages on 127.0.0.1, state in
+## .state/openstack/ (installs the packages when missing: needs root). make cloud-down stops it.
+cloud-up:
+	bash scripts/cloud/up.sh
+
+cloud-down:
+	bash scripts/cloud/down.sh
+
+## make bench: N objects against the simulator (figures printed, compared with a minimal script).
+bench: deps
+	node bench/run.ts --objects $${OBJECTS:-1000} --workers $${WORKERS:-8}
+
+bench-memory: deps
+	node bench/memory.ts
 
 clean:
 	rm -rf dist .state
