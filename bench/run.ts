@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { installCrd } from '../test/support/kube.ts';
 import { OperatorProcess } from '../test/support/operator.ts';
+import { simToken } from '../test/support/vpns.ts';
 import { KubeClient, MERGE_PATCH } from '../src/kube/client.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { VpnService, FINALIZER } from '../src/api/vpnservice.ts';
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
         sim.addRouter({ id, gatewayV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
         return id;
       });
-      const token = await token_(sim);
+      const token = await simToken(sim);
       const net = `${sim.networkUrl}/v2.0/vpn/vpnservices`;
       const base = `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`;
       const t0 = performance.now();
@@ -208,20 +209,6 @@ async function main(): Promise<void> {
     const ratio = (results[0]!.seconds as number) / (results[1]!.seconds as number);
     console.log(`apply-to-all-Ready: operator / minimal = ${ratio.toFixed(2)}x (target ≤ 1.5x)`);
   }
-}
-
-async function token_(sim: Simulator): Promise<string> {
-  const res = await fetch(`${sim.authUrl}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: 'secret' } } },
-        scope: { project: { name: 'demo', domain: { name: 'Default' } } },
-      },
-    }),
-  });
-  return res.headers.get('x-subject-token')!;
 }
 
 main().then(

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
-import { KubeClient, KubeApiError, installCrd } from '../support/kube.ts';
+import { KubeClient, installCrd } from '../support/kube.ts';
+import { Vpns, ready } from '../support/vpns.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { ensureLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
 import { createCloud, type Cloud } from '../../src/cloud/cloud.ts';
 import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
-import { VpnService } from '../../src/api/vpnservice.ts';
 
 let cp: ControlPlane;
 let os: LocalOpenStack;
@@ -24,6 +24,7 @@ let routers: LocalOpenStack['seed']['routersWithGateway'];
 beforeAll(async () => {
   [cp, os] = await Promise.all([startControlPlane(), ensureLocalOpenStack()]);
   kube = new KubeClient(cp.kubeConfig);
+  vpns = new Vpns(kube);
   await installCrd(kube);
   cloudsYaml = readFileSync(os.cloudsYamlPath, 'utf8');
   neutron = createCloud(loadCloudConfigFromString(cloudsYaml, 'local'));
@@ -40,38 +41,11 @@ afterAll(async () => {
   await neutron?.close();
 });
 
-async function namespace(): Promise<string> {
-  const ns = `neutron-${randomUUID().slice(0, 8)}`;
-  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  return ns;
-}
-
-async function apply(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await kube.request('POST', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`, {
-    apiVersion: 'vpnaas.dev/v1alpha1',
-    kind: 'VpnService',
-    metadata: { name },
-    spec,
-  });
-}
-
-async function get(ns: string, name: string): Promise<VpnService | undefined> {
-  try {
-    return VpnService.parse(await kube.request('GET', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/${name}`));
-  } catch (err) {
-    if (err instanceof KubeApiError && err.status === 404) return undefined;
-    throw err;
-  }
-}
-
-const ready = (o: VpnService | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
-
-async function waitReason(ns: string, name: string, reason: string, timeoutMs = 60_000): Promise<VpnService> {
-  return eventually(async () => {
-    const o = await get(ns, name);
-    return ready(o)?.reason === reason ? o : undefined;
-  }, `${ns}/${name} ${reason}`, timeoutMs, 250);
-}
+let vpns: Vpns;
+const namespace = () => vpns.namespace('neutron');
+const apply = (ns: string, name: string, spec: Record<string, unknown>) => vpns.apply(ns, name, spec);
+const get = (ns: string, name: string) => vpns.get(ns, name);
+const waitReason = (ns: string, name: string, reason: string, timeoutMs = 60_000) => vpns.waitReason(ns, name, reason, timeoutMs);
 
 describe('against real Neutron', () => {
   it('a VpnService gets a real VPN service: Provisioning while PENDING_CREATE, Ready once the agent reports ACTIVE, DOWN reflected, deleted from Neutron', async () => {

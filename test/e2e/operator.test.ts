@@ -3,11 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
-import { KubeClient, KubeApiError, installCrd } from '../support/kube.ts';
+import { KubeClient, installCrd } from '../support/kube.ts';
+import { Vpns, condition, ready, simToken } from '../support/vpns.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
-import { MERGE_PATCH } from '../../src/kube/client.ts';
-import { FINALIZER, VpnService } from '../../src/api/vpnservice.ts';
+import { FINALIZER } from '../../src/api/vpnservice.ts';
 
 let cp: ControlPlane;
 let sim: Simulator;
@@ -27,53 +27,15 @@ function newRouter(opts: { gateway?: boolean; v6?: boolean } = {}): string {
   return id;
 }
 
-async function namespace(): Promise<string> {
-  const ns = `e2e-${randomUUID().slice(0, 8)}`;
-  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  return ns;
-}
-
-const base = (ns: string) => `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`;
-
-async function apply(ns: string, name: string, spec: Record<string, unknown>): Promise<VpnService> {
-  return VpnService.parse(
-    await kube.request('POST', base(ns), { apiVersion: 'vpnaas.dev/v1alpha1', kind: 'VpnService', metadata: { name, namespace: ns }, spec }),
-  );
-}
-
-async function get(ns: string, name: string): Promise<VpnService | undefined> {
-  try {
-    return VpnService.parse(await kube.request('GET', `${base(ns)}/${name}`));
-  } catch (err) {
-    if (err instanceof KubeApiError && err.status === 404) return undefined;
-    throw err;
-  }
-}
-
-async function patchSpec(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await kube.request('PATCH', `${base(ns)}/${name}`, { spec }, MERGE_PATCH);
-}
-
-async function remove(ns: string, name: string): Promise<void> {
-  await kube.request('DELETE', `${base(ns)}/${name}`);
-}
-
-const ready = (o: VpnService | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
-const cond = (o: VpnService | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
-
-async function waitReason(ns: string, name: string, reason: string, timeoutMs = 30_000): Promise<VpnService> {
-  return eventually(async () => {
-    const o = await get(ns, name);
-    return ready(o)?.reason === reason ? o : undefined;
-  }, `${ns}/${name} Ready reason ${reason}`, timeoutMs);
-}
-
-async function events(ns: string, name: string): Promise<Array<{ reason: string; type: string; message: string }>> {
-  const list = (await kube.request('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name=${name}`)) as {
-    items: Array<{ reason: string; type: string; message: string }>;
-  };
-  return list.items;
-}
+let vpns: Vpns;
+const namespace = () => vpns.namespace('e2e');
+const apply = (ns: string, name: string, spec: Record<string, unknown>) => vpns.apply(ns, name, spec);
+const get = (ns: string, name: string) => vpns.get(ns, name);
+const patchSpec = (ns: string, name: string, spec: Record<string, unknown>) => vpns.patchSpec(ns, name, spec);
+const remove = (ns: string, name: string) => vpns.remove(ns, name);
+const waitReason = (ns: string, name: string, reason: string, timeoutMs?: number) => vpns.waitReason(ns, name, reason, timeoutMs);
+const events = (ns: string, name: string) => vpns.events(ns, name);
+const cond = condition;
 
 /** POSTs of VPN services the cloud received so far (tests in this file run one at a time). */
 function posts(): number {
@@ -83,6 +45,7 @@ function posts(): number {
 beforeAll(async () => {
   [cp, sim] = await Promise.all([startControlPlane(), startSimulator({ activeDelayMs: 1500 })]);
   kube = new KubeClient(cp.kubeConfig);
+  vpns = new Vpns(kube);
   await installCrd(kube);
   op = new OperatorProcess({
     kubeconfigPath: cp.kubeconfigPath,
@@ -269,7 +232,7 @@ describe('adoption and drift', () => {
   it('importId adopts an existing cloud service', async () => {
     const ns = await namespace();
     const router = newRouter();
-    const token = await simToken();
+    const token = await simToken(sim);
     const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
       method: 'POST',
       headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
@@ -288,7 +251,7 @@ describe('adoption and drift', () => {
   it('a foreign service on the router → RouterInUse with its id and how to import it', async () => {
     const ns = await namespace();
     const router = newRouter();
-    const token = await simToken();
+    const token = await simToken(sim);
     const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
       method: 'POST',
       headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
@@ -316,17 +279,3 @@ describe('adoption and drift', () => {
     expect((await events(ns, 'drift')).some((e) => e.reason === 'Recreated' && e.type === 'Warning')).toBe(true);
   });
 });
-
-async function simToken(): Promise<string> {
-  const res = await fetch(`${sim.authUrl}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: 'secret' } } },
-        scope: { project: { name: 'demo', domain: { name: 'Default' } } },
-      },
-    }),
-  });
-  return res.headers.get('x-subject-token')!;
-}

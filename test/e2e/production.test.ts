@@ -7,7 +7,7 @@ import { startControlPlane, type ControlPlane } from '../support/controlplane.ts
 import { KubeClient, installCrd } from '../support/kube.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
-import { VpnService } from '../../src/api/vpnservice.ts';
+import { Vpns } from '../support/vpns.ts';
 
 const CANARY_DEFAULT = `canary-default-${randomUUID()}`;
 const CANARY_SECRET = `canary-secret-${randomUUID()}`;
@@ -19,40 +19,11 @@ let simB: Simulator; // a team's own cloud, reached through a Secret
 let kube: KubeClient;
 let op: OperatorProcess;
 
-async function namespace(): Promise<string> {
-  const ns = `prod-${randomUUID().slice(0, 8)}`;
-  await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  return ns;
-}
-
-async function apply(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await kube.request('POST', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`, {
-    apiVersion: 'vpnaas.dev/v1alpha1',
-    kind: 'VpnService',
-    metadata: { name },
-    spec,
-  });
-}
-
-async function get(ns: string, name: string): Promise<VpnService> {
-  return VpnService.parse(await kube.request('GET', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/${name}`));
-}
-
-async function waitReason(ns: string, name: string, reason: string, timeoutMs = 30_000): Promise<VpnService> {
-  return eventually(async () => {
-    const o = await get(ns, name);
-    return o.status?.conditions?.find((c) => c.type === 'Ready')?.reason === reason ? o : undefined;
-  }, `${ns}/${name} ${reason}`, timeoutMs);
-}
-
-async function secret(ns: string, name: string, cloudsYaml: string): Promise<void> {
-  await kube.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name },
-    stringData: { 'clouds.yaml': cloudsYaml },
-  });
-}
+let vpns: Vpns;
+const namespace = () => vpns.namespace('prod');
+const apply = (ns: string, name: string, spec: Record<string, unknown>) => vpns.apply(ns, name, spec);
+const waitReason = (ns: string, name: string, reason: string, timeoutMs?: number) => vpns.waitReason(ns, name, reason, timeoutMs);
+const secret = (ns: string, name: string, cloudsYaml: string) => vpns.secret(ns, name, { 'clouds.yaml': cloudsYaml });
 
 async function scrape(): Promise<string> {
   const port = op.metricsPort();
@@ -77,6 +48,7 @@ beforeAll(async () => {
     startSimulator({ activeDelayMs: 500, users: [{ name: 'team', password: CANARY_SECRET }], projects: [{ name: 'team' }] }),
   ]);
   kube = new KubeClient(cp.kubeConfig);
+  vpns = new Vpns(kube);
   // The operator starts before the CRD exists: it cannot sync, and must say so on /readyz.
   op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: simA.cloudsYaml('default'), cloudName: 'default' }).start();
 });
