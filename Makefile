@@ -24,7 +24,9 @@ typecheck: deps
 ## processes. The first run on a machine builds kube-apiserver and etcd (a few minutes) and caches them.
 test: deps typecheck
 	bash test/controlplane/build.sh >/dev/null
-	npx vitest run
+	@mkdir -p .state
+	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.state/vitest.json || status=$$?; \
+	  node scripts/test-summary.ts .state/vitest.json || true; exit $$status
 
 test-unit: deps
 	npx vitest run test/unit
