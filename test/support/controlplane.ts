@@ -35,6 +35,8 @@ export interface ControlPlane {
    * the ServiceAccount are created if missing (nothing else creates them: no kube-controller-manager here).
    */
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
+  /** Stops kube-apiserver (SIGTERM) and starts it again on the same port against the same etcd: cuts every watch. */
+  restartApiServer(): Promise<void>;
   /** Kills both processes (SIGTERM, SIGKILL after a grace), waits for their exit, removes dir (unless keepDir). */
   stop(): Promise<void>;
 }
@@ -527,6 +529,8 @@ interface Running {
   apiserver: ChildProc;
   server: string;
   etcdClientUrl: string;
+  /** Starts kube-apiserver again with the same flags and port (after it was stopped). */
+  respawnApiserver: () => Promise<ChildProc>;
 }
 
 async function startOnce(
@@ -597,7 +601,8 @@ async function startOnce(
     await killNow(procs);
     throw err;
   }
-  return { etcd, apiserver, server, etcdClientUrl };
+  const respawnApiserver = () => spawnProc('kube-apiserver', bins.kubeApiserver, apiserverArgs(pki, etcdClientPort, apiPort), apiLog, detached);
+  return { etcd, apiserver, server, etcdClientUrl, respawnApiserver };
 }
 
 export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
@@ -640,7 +645,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     const startupMs = Math.round(performance.now() - t0);
     const state = readControlPlaneState(dir);
     if (state !== undefined) writeState({ ...state, startupMs });
-    return makeControlPlane(running, dir, keepDir, kubeconfigPath, kubeConfig, tls.ca, startupMs);
+    return makeControlPlane(running, dir, keepDir, kubeconfigPath, kubeConfig, tls, startupMs);
   } catch (err) {
     if (!keepDir) await fsp.rm(dir, { recursive: true, force: true });
     throw err;
@@ -653,9 +658,10 @@ function makeControlPlane(
   keepDir: boolean,
   kubeconfigPath: string,
   kubeConfig: KubeConfig,
-  caPem: string,
+  tls: TlsClient,
   startupMs: number,
 ): ControlPlane {
+  const caPem = tls.ca;
   let stopping: Promise<void> | undefined;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   return {
@@ -679,6 +685,19 @@ function makeControlPlane(
       const file = path.join(dir, `sa-${namespace}-${name}.kubeconfig`);
       await fsp.writeFile(file, kubeconfigText(running.server, caPem, `${namespace}-${name}`, { token }), { mode: 0o600 });
       return file;
+    },
+
+    async restartApiServer(): Promise<void> {
+      await terminate(running.apiserver);
+      running.apiserver = await running.respawnApiserver();
+      this.pids.kubeApiserver = running.apiserver.pid;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const res = await httpsGet(running.server, '/readyz', tls).catch(() => undefined);
+        if (res?.status === 200) return;
+        if (!running.apiserver.running() || Date.now() > deadline) throw new Error('kube-apiserver did not come back after a restart');
+        await sleep(50);
+      }
     },
 
     stop(): Promise<void> {
