@@ -8,7 +8,10 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'VpnService';
 export const PLURAL = 'vpnservices';
 export const FINALIZER = 'vpnaas.dev/cleanup';
-/** Written with the finalizer before any create: "this object may have POSTed a VPN service". */
+/**
+ * Written with the finalizer before any create: "this object may have POSTed a VPN service named <value>". After a
+ * crash or a lost response, a service with that name on the router is the one this object created.
+ */
 export const CREATE_INTENT_ANNOTATION = 'vpnaas.dev/create-intent';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

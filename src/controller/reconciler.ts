@@ -192,7 +192,7 @@ export class Reconciler {
     if (!hasFinalizer || (mayCreate && !intentAtStart)) {
       const change: { finalizers?: string[]; annotations?: Record<string, string> } = {};
       if (!hasFinalizer) change.finalizers = [...(obj.metadata.finalizers ?? []), FINALIZER];
-      if (mayCreate && !intentAtStart) change.annotations = { [CREATE_INTENT_ANNOTATION]: new Date(this.now()).toISOString() };
+      if (mayCreate && !intentAtStart) change.annotations = { [CREATE_INTENT_ANNOTATION]: cloudName(obj) };
       ctx.obj = await this.remember(await this.writer.patchMeta(obj, change));
     }
 
@@ -204,7 +204,7 @@ export class Reconciler {
           this.writer.event(ctx.obj, 'Warning', 'Recreated', `VPN service ${ctx.obj.status.id} was deleted outside the operator; creating a new one.`);
           if (ctx.obj.metadata.annotations?.[CREATE_INTENT_ANNOTATION] === undefined) {
             ctx.obj = await this.remember(
-              await this.writer.patchMeta(ctx.obj, { annotations: { [CREATE_INTENT_ANNOTATION]: new Date(this.now()).toISOString() } }),
+              await this.writer.patchMeta(ctx.obj, { annotations: { [CREATE_INTENT_ANNOTATION]: cloudName(ctx.obj) } }),
             );
           }
         }
@@ -282,7 +282,7 @@ export class Reconciler {
     // have POSTed (the intent was already there), a service with our name on the router is the one it made.
     const onRouter = await cloud.api.list({ routerId });
     if (intentAtStart) {
-      const mine = onRouter.find((s) => s.name === name);
+      const mine = onRouter.find((s) => ourNames(obj).has(s.name));
       if (mine) {
         cloud.view.remember(mine);
         ctx.log.info('found the service an interrupted create made; adopting it', { decision: 'recover', id: mine.id });
@@ -395,7 +395,7 @@ export class Reconciler {
     try {
       if (!id && obj.metadata.annotations?.[CREATE_INTENT_ANNOTATION] !== undefined && !this.isConflictLoser(obj)) {
         // A create may have happened without its ID reaching the status: look before letting go.
-        const mine = (await cloud.api.list({ routerId: obj.spec.routerId })).find((s) => s.name === cloudName(obj));
+        const mine = (await cloud.api.list({ routerId: obj.spec.routerId })).find((s) => ourNames(obj).has(s.name));
         id = mine?.id;
       }
       if (!id) {
@@ -560,6 +560,17 @@ export class Reconciler {
   private resyncDelay(): number {
     return Math.round(this.cfg.resyncMs * (1 + Math.random() * 0.1));
   }
+}
+
+/**
+ * The names a create of this object may have used: the one recorded with the intent (the name at the time of the
+ * POST) and the current one (the object may have been renamed since).
+ */
+function ourNames(obj: VpnService): Set<string> {
+  const names = new Set([cloudName(obj)]);
+  const recorded = obj.metadata.annotations?.[CREATE_INTENT_ANNOTATION];
+  if (recorded) names.add(recorded);
+  return names;
 }
 
 function cloudText(err: unknown): string {
