@@ -1,5 +1,6 @@
 // Wires the informer, the work queue and the reconciler: which events enqueue which keys.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/config.ts';
 import { GROUP, PLURAL, VERSION, VpnService, objectKey } from '../api/vpnservice.ts';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { createInformer, type Informer } from './informer.ts';
@@ -9,7 +10,8 @@ import { Reconciler, RetryLater, type CloudResolver, type ReconcilerConfig } fro
 import { KubeWriter } from './writer.ts';
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  /** Server and credentials of the informer: a KubeAccess (or a client-node KubeConfig, as in tests). */
+  kubeConfig: KubeConfig | KubeAccess;
   kube: KubeClient;
   clouds: CloudResolver;
   log: Logger;

@@ -1,5 +1,6 @@
-// A list+watch cache for one collection path (a client-go "reflector + store"), on @kubernetes/client-node's
-// KubeConfig (auth, TLS) and undici.
+// A list+watch cache for one collection path (a client-go "reflector + store"), on a KubeAccess (server, TLS,
+// auth headers: ../kube/config.ts) and undici. A @kubernetes/client-node KubeConfig is accepted too (adapted on
+// the first request; only then is client-node imported).
 //
 // - Paginated LIST (limit/continue), then WATCH from the list's resourceVersion with bookmarks and a randomised
 //   timeoutSeconds. A watch the server ends is resumed from the last seen resourceVersion (bookmarks advance it);
@@ -14,9 +15,10 @@
 // The watch stream is read here rather than through client-node's `Watch`: that one aborts a watch after 30 s
 // without data, which a quiet watch (bookmarks come about once a minute) runs into, and it hides the HTTP body
 // of a refused watch (410 vs other errors, Retry-After).
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { fetch, type Dispatcher, type Response as UndiciResponse } from 'undici';
 import { z } from 'zod';
+import { serverOf, toKubeAccess, type KubeAccess } from '../kube/config.ts';
 import { backoffDelay } from './queue.ts';
 
 export interface InformerLogger {
@@ -29,7 +31,10 @@ export interface InformerLogger {
 export type DeleteReason = 'watch' | 'relist' | 'invalid';
 
 export interface InformerOptions<T> {
-  kubeConfig: KubeConfig;
+  /** Server and credentials. One of `access` and `kubeConfig` is needed; `access` wins. */
+  access?: KubeAccess;
+  /** A client-node KubeConfig (adapted on the first request), or a KubeAccess. */
+  kubeConfig?: KubeConfig | KubeAccess;
   /** Collection path, e.g. `/apis/vpnaas.dev/v1alpha1/vpnservices` or `/api/v1/namespaces/x/secrets`. */
   path: string;
   /** Parses one object. Unknown fields it does not keep are dropped, which keeps the store small. */
@@ -194,8 +199,9 @@ class InformerImpl<T> implements Informer<T> {
   private stopped = false;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
+  private readonly source: KubeConfig | KubeAccess;
+  /** This informer's own connection pool (from access.createDispatcher), dropped after a hang. */
   private dispatcher: Dispatcher | undefined;
-  private dispatcherFetched = false;
   /** Every timer this informer has armed and not yet cleared. */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private failures = 0;
@@ -203,9 +209,10 @@ class InformerImpl<T> implements Informer<T> {
 
   constructor(options: InformerOptions<T>) {
     this.o = options;
-    const cluster = options.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/+$/, '');
+    const source = options.access ?? options.kubeConfig;
+    if (source === undefined) throw new Error('informer: access or kubeConfig is required');
+    this.source = source;
+    this.server = serverOf(source);
   }
 
   // ---- public API
@@ -622,12 +629,14 @@ class InformerImpl<T> implements Informer<T> {
     if (this.o.fieldSelector) url.searchParams.set('fieldSelector', this.o.fieldSelector);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
 
-    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-    await this.o.kubeConfig.applySecurityAuthentication(ctx);
-    if (!this.dispatcherFetched) {
-      // client-node builds a new undici Agent per call; keep the first so that connections are reused.
-      this.dispatcherFetched = true;
-      this.dispatcher = ctx.getDispatcher();
+    let auth: Record<string, string>;
+    try {
+      const access = await toKubeAccess(this.source);
+      auth = await access.headers();
+      this.dispatcher ??= await access.createDispatcher();
+    } catch (err) {
+      if (this.stopped) throw new Stopped();
+      throw new InformerRequestError(0, 'Credentials', `${what}: ${errorMessage(err)}`);
     }
     if (this.stopped) throw new Stopped();
 
@@ -643,7 +652,7 @@ class InformerImpl<T> implements Informer<T> {
     try {
       res = await fetch(url, {
         method: 'GET',
-        headers: { ...ctx.getHeaders(), Accept: 'application/json' },
+        headers: { ...auth, Accept: 'application/json' },
         dispatcher: this.dispatcher,
         signal: combined,
       });
@@ -688,7 +697,6 @@ class InformerImpl<T> implements Informer<T> {
   private dropConnections(): void {
     const d = this.dispatcher;
     this.dispatcher = undefined;
-    this.dispatcherFetched = false;
     if (d !== undefined) d.destroy().catch(() => undefined);
   }
 

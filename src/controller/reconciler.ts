@@ -496,7 +496,9 @@ export class Reconciler {
     const outcome: Outcome = { reason: 'CredentialsNotFound', message: `${err.message}` };
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(obj, 'Warning', 'CloudError', outcome.message);
-    return { requeueAfterMs: Math.min(15_000, this.cfg.terminalRetryMs) };
+    // A Secret can be created or fixed at any time: look again soon. The operator's own default cloud only changes
+    // with a restart: look again slowly.
+    return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(15_000, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs };
   }
 
   /** Writes the status if it differs from what the object shows. Returns whether it wrote. */

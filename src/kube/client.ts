@@ -1,9 +1,11 @@
-// A small Kubernetes REST client on top of @kubernetes/client-node's KubeConfig (auth, TLS, in-cluster) and
-// undici. The operator needs a handful of verbs on a few paths, with exact control over patch types, so this
-// is simpler and more predictable than the generated clients.
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+// A small Kubernetes REST client on undici, from a KubeAccess (server, TLS, auth headers: ./config.ts). The
+// operator needs a handful of verbs on a few paths, with exact control over patch types, so this is simpler and
+// more predictable than the generated clients. A @kubernetes/client-node KubeConfig is accepted too (tests hold
+// one): it is adapted on the first request, and only then is client-node imported.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { fetch, type Dispatcher } from 'undici';
 import { z } from 'zod';
+import { serverOf, toKubeAccess, type KubeAccess } from './config.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -42,16 +44,17 @@ export interface KubeRequestObserver {
 }
 
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  /** What the client was made from; another client can be made from it (they share the credentials). */
+  readonly kubeConfig: KubeConfig | KubeAccess;
   private readonly server: string;
   private readonly timeoutMs: number;
+  /** This client's own connection pool: dropped after a timeout, so that a dead connection is not reused. */
+  private pool: Promise<Dispatcher> | undefined;
   onRequest?: KubeRequestObserver;
 
-  constructor(kubeConfig: KubeConfig, opts: { timeoutMs?: number } = {}) {
+  constructor(kubeConfig: KubeConfig | KubeAccess, opts: { timeoutMs?: number } = {}) {
     this.kubeConfig = kubeConfig;
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/+$/, '');
+    this.server = serverOf(kubeConfig);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
@@ -64,21 +67,38 @@ export class KubeClient {
     headers: Record<string, string> = {},
   ): Promise<unknown> {
     const url = this.server + path;
-    const ctx = new RequestContext(url, HttpMethod[method]);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const h: Record<string, string> = { Accept: 'application/json', ...ctx.getHeaders(), ...headers };
+    let auth: Record<string, string>;
+    let pool: Promise<Dispatcher>;
+    let dispatcher: Dispatcher;
+    try {
+      const access = await toKubeAccess(this.kubeConfig);
+      auth = await access.headers();
+      if (this.pool === undefined) {
+        const p = access.createDispatcher();
+        this.pool = p;
+        p.catch(() => this.pool === p && (this.pool = undefined));
+      }
+      pool = this.pool;
+      dispatcher = await pool;
+    } catch (err) {
+      const cause = err instanceof Error ? err.message : String(err);
+      throw new KubeApiError(0, 'Credentials', `${method} ${pathOnly(path)}: ${cause}`, method, pathOnly(path));
+    }
+    const h: Record<string, string> = { Accept: 'application/json', ...auth, ...headers };
     if (body !== undefined) h['Content-Type'] = contentType ?? 'application/json';
     const started = performance.now();
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     let res;
     try {
       res = await fetch(url, {
         method,
         headers: h,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: ctx.getDispatcher(),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        dispatcher,
+        signal: timeout,
       });
     } catch (err) {
+      if (timeout.aborted) this.dropPool(pool);
       this.onRequest?.({ method, path: routeOf(path), status: 0, durationMs: performance.now() - started });
       const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       throw new KubeApiError(0, 'Unreachable', `${method} ${pathOnly(path)}: ${cause}`, method, pathOnly(path));
@@ -98,6 +118,23 @@ export class KubeClient {
       throw new KubeApiError(res.status, reason, message, method, pathOnly(path));
     }
     return text ? (JSON.parse(text) as unknown) : undefined;
+  }
+
+  /** Closes this client's connections (requests after this open new ones). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool !== undefined) await (await pool).close().catch(() => undefined);
+  }
+
+  /**
+   * Forgets the pool a request timed out on. undici multiplexes requests over one HTTP/2 connection: without
+   * this, a connection that went silent (a half-open TCP connection) would take every later request down too.
+   */
+  private dropPool(pool: Promise<Dispatcher>): void {
+    if (this.pool !== pool) return; // already replaced
+    this.pool = undefined;
+    void pool.then((d) => d.destroy()).catch(() => undefined);
   }
 }
 

@@ -2,12 +2,12 @@
 // election and graceful shutdown, wired from a parsed configuration.
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
 import { CloudResolverImpl } from '../controller/clouds.ts';
 import { Controller } from '../controller/controller.ts';
 import { readyCondition } from '../controller/conditions.ts';
 import { KubeClient } from '../kube/client.ts';
+import { loadKubeAccess } from '../kube/config.ts';
 import { startHttpServer, type HttpServerHandle } from './http.ts';
 import { LeaderElector } from './leader.ts';
 import { createLogger, type LogLevel } from './log.ts';
@@ -49,10 +49,8 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
   const log = createLogger(cfg.logLevel, { component: 'vpnaas-operator' });
   const metrics = createMetrics();
 
-  const kc = new KubeConfig();
-  if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig.split(':')[0]!);
-  else kc.loadFromDefault();
-  const kube = new KubeClient(kc);
+  const access = await loadKubeAccess({ kubeconfig: cfg.kubeconfig });
+  const kube = new KubeClient(access);
   kube.onRequest = metrics.kubeObserver;
 
   let defaultConfig: CloudConfig | undefined;
@@ -73,7 +71,7 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
   });
 
   const controller = new Controller({
-    kubeConfig: kc,
+    kubeConfig: access,
     kube,
     clouds,
     log,
