@@ -2,8 +2,10 @@
 //   - the RSS of `node <main> --help` (every module of the operator loaded, nothing running);
 //   - the RSS of the operator (`node <main> run`) with an empty cache, synced;
 //   - its peak RSS while N VpnServices are created, and its RSS once every one of them has a status.
-// The operator runs against a real kube-apiserver with no cloud: OS_CLIENT_CONFIG_FILE names a file that does not
-// exist, so every object ends Ready=False/CredentialsNotFound (one status write and one event per object).
+// The operator runs against a real kube-apiserver. With --cloud none (the default) it has no cloud:
+// OS_CLIENT_CONFIG_FILE names a file that does not exist, so every object ends Ready=False/CredentialsNotFound (one
+// status write and one event per object). With --cloud simulator every object gets a VPN service in the cloud
+// simulator (run in this process) and ends Ready=True/Active: the steady state of a production cluster.
 //
 //   npx tsc -p tsconfig.build.json && node bench/memory.ts [--objects 10000] [--concurrency 32] [--main dist/main.js]
 //     [--log-level info] [--settle-seconds 20] [--heap] [--node-arg=--max-semi-space-size=4 ...]
@@ -19,6 +21,8 @@ import { loadKubeAccess } from '../src/kube/config.ts';
 import { createInformer } from '../src/controller/informer.ts';
 import { readyCondition } from '../src/controller/conditions.ts';
 import { GROUP, PLURAL, VERSION, VpnService } from '../src/api/vpnservice.ts';
+import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { writeFileSync } from 'node:fs';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     heap: { type: 'boolean', default: false },
     /** Extra options for the operator's node, e.g. --node-arg=--max-semi-space-size=4 (repeatable). */
     'node-arg': { type: 'string', multiple: true, default: [] },
+    cloud: { type: 'string', default: 'none' },
   },
 });
 const N = Number(values.objects);
@@ -41,7 +46,8 @@ const C = Number(values.concurrency);
 const SETTLE_MS = Number(values['settle-seconds']) * 1000;
 const MAIN = path.resolve(values.main);
 const NS = 'bench-memory';
-const REASON = 'CredentialsNotFound';
+const WITH_CLOUD = values.cloud === 'simulator';
+const REASON = WITH_CLOUD ? 'Active' : 'CredentialsNotFound';
 
 if (!existsSync(MAIN)) {
   console.error(`${MAIN} is missing: build first (npx tsc -p tsconfig.build.json), or pass --main`);
@@ -95,6 +101,7 @@ async function main(): Promise<void> {
   console.log(`node ${figures.main} --help: ${figures.helpRssMb} MB RSS`);
 
   const cp = await startControlPlane();
+  const sim: Simulator | undefined = WITH_CLOUD ? await startSimulator({ activeDelayMs: 0, requestLogLimit: 1000 }) : undefined;
   let op: ChildProcess | undefined;
   const access = await loadKubeAccess({ kubeconfig: cp.kubeconfigPath });
   const kube = new KubeClient(access);
@@ -121,7 +128,9 @@ async function main(): Promise<void> {
     inf.start();
     await inf.waitForSync();
 
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), OS_CLIENT_CONFIG_FILE: path.join(cp.dir, 'no-such-clouds.yaml') };
+    const cloudsFile = path.join(cp.dir, WITH_CLOUD ? 'clouds.yaml' : 'no-such-clouds.yaml');
+    if (sim) writeFileSync(cloudsFile, sim.cloudsYaml('bench'), { mode: 0o600 });
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), OS_CLIENT_CONFIG_FILE: cloudsFile };
     delete env.OS_CLOUD;
     delete env.KUBECONFIG;
     const heapHook = 'data:text/javascript,setInterval(()=>{globalThis.gc();process.stderr.write("MEM "+JSON.stringify(process.memoryUsage())+"\\n")},5000).unref()';
@@ -158,6 +167,11 @@ async function main(): Promise<void> {
     figures.idleRssMb = memOf(pid).rss;
     console.log(`operator, empty cache, synced: ${figures.idleRssMb} MB RSS`);
 
+    const router = (i: number): string => {
+      const id = randomUUID();
+      sim?.addRouter({ id, gatewayV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
+      return id;
+    };
     let peak = 0;
     const sampler = setInterval(() => {
       try {
@@ -172,7 +186,7 @@ async function main(): Promise<void> {
         apiVersion: `${GROUP}/${VERSION}`,
         kind: 'VpnService',
         metadata: { name: `vpn-${i}` },
-        spec: { routerId: randomUUID() },
+        spec: { routerId: router(i) },
       });
     });
     figures.createSeconds = +((performance.now() - t0) / 1000).toFixed(1);
@@ -213,6 +227,7 @@ async function main(): Promise<void> {
     await kube.close();
     await access.close();
     await cp.stop();
+    await sim?.stop();
   }
   console.log(`operator holding ${N} objects: ${figures.rssSettledMb} MB RSS (max ${figures.rssSettledMaxMb} MB over ${SETTLE_MS / 1000} s; ` +
     `peak ${figures.peakRssSampledMb} MB sampled, VmHWM ${figures.vmHwmMb} MB)`);

@@ -3,7 +3,7 @@
 // (5 min or 10% of the lifetime, whichever is smaller); concurrent callers share one auth request; invalidate()
 // drops a token the cloud refused. The network endpoint comes from the explicit override or the token's catalog.
 import { z } from 'zod';
-import type { CloudConfig, EndpointInterface } from './config.ts';
+import { INTERFACES, type CloudConfig, type EndpointInterface } from './config.ts';
 import { classify, CloudError } from './errors.ts';
 import type { CloudLogger, HttpTransport } from './http.ts';
 import { Secret } from './secret.ts';
@@ -72,14 +72,6 @@ export function networkBaseUrl(url: string): string {
   return /\/v2\.0$/.test(u) ? u : `${u}/v2.0`;
 }
 
-const INTERFACE_ALIASES: Record<string, EndpointInterface> = {
-  public: 'public',
-  publicurl: 'public',
-  internal: 'internal',
-  internalurl: 'internal',
-  admin: 'admin',
-  adminurl: 'admin',
-};
 
 export interface EndpointFilter {
   type: string;
@@ -97,7 +89,7 @@ export function selectEndpoint(catalog: readonly CatalogEntry[], f: EndpointFilt
   for (const entry of catalog) {
     if (entry.type !== f.type) continue;
     for (const ep of entry.endpoints) {
-      const iface = INTERFACE_ALIASES[(ep.interface ?? 'public').toLowerCase()];
+      const iface = INTERFACES[(ep.interface ?? 'public').toLowerCase()];
       if (iface !== f.interface) continue;
       if (f.region !== undefined && ep.region_id !== f.region && ep.region !== f.region) continue;
       let url = ep.url;

@@ -373,7 +373,8 @@ const AUTH_TYPES: Record<string, AuthType> = {
   noauth: 'none',
 };
 
-const INTERFACES: Record<string, EndpointInterface> = {
+/** Endpoint interfaces as clouds.yaml and the Keystone catalog spell them (also the old `publicURL` style). */
+export const INTERFACES: Record<string, EndpointInterface> = {
   public: 'public',
   publicurl: 'public',
   internal: 'internal',
@@ -381,6 +382,16 @@ const INTERFACES: Record<string, EndpointInterface> = {
   admin: 'admin',
   adminurl: 'admin',
 };
+
+const interfaceField = z
+  .preprocess(
+    (v) => (typeof v === 'string' ? v.toLowerCase() : v),
+    z.string({ error: requiredMessage('a string') }).refine((v) => v in INTERFACES, {
+      error: 'expected public, internal or admin',
+    }),
+  )
+  .optional()
+  .nullable();
 
 const urlString = str.refine(
   (v) => {
@@ -430,24 +441,8 @@ const CloudSchema = z.looseObject({
     .array(z.union([str, z.looseObject({ name: str })]), { error: requiredMessage('a list of regions') })
     .optional()
     .nullable(),
-  interface: z
-    .preprocess(
-      (v) => (typeof v === 'string' ? v.toLowerCase() : v),
-      z.string({ error: requiredMessage('a string') }).refine((v) => v in INTERFACES, {
-        error: 'expected public, internal or admin',
-      }),
-    )
-    .optional()
-    .nullable(),
-  network_interface: z
-    .preprocess(
-      (v) => (typeof v === 'string' ? v.toLowerCase() : v),
-      z.string({ error: requiredMessage('a string') }).refine((v) => v in INTERFACES, {
-        error: 'expected public, internal or admin',
-      }),
-    )
-    .optional()
-    .nullable(),
+  interface: interfaceField,
+  network_interface: interfaceField,
   identity_api_version: z
     .preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string({ error: requiredMessage('a string') }))
     .refine((v) => /^v?3(\.\d+)?$/.test(v), { error: 'only Keystone v3 is supported' })

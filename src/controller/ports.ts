@@ -1,34 +1,11 @@
 // What the controller needs from the cloud side, as interfaces: the reconciler decides, src/cloud does the HTTP.
 import type { CloudView } from './cloudview.ts';
+import type { CreateVpnServiceRequest, UpdateVpnServiceRequest, VpnService } from '../cloud/vpnservices.ts';
 
-/** A VPN service as the cloud reports it (Neutron's field names). */
-export interface CloudVpn {
-  id: string;
-  name: string;
-  description: string;
-  router_id: string;
-  subnet_id: string | null;
-  admin_state_up: boolean;
-  status: string;
-  external_v4_ip?: string | null | undefined;
-  external_v6_ip?: string | null | undefined;
-  tenant_id?: string | null | undefined;
-}
-
-export interface CreateVpn {
-  router_id: string;
-  subnet_id?: string | null;
-  name: string;
-  description?: string;
-  admin_state_up: boolean;
-  tenant_id?: string;
-}
-
-export interface UpdateVpn {
-  name?: string;
-  description?: string;
-  admin_state_up?: boolean;
-}
+/** A VPN service as the cloud reports it (Neutron's field names), and the bodies of create and update. */
+export type CloudVpn = VpnService;
+export type CreateVpn = CreateVpnServiceRequest;
+export type UpdateVpn = UpdateVpnServiceRequest;
 
 export interface VpnApi {
   create(req: CreateVpn): Promise<CloudVpn>;
