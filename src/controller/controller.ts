@@ -32,6 +32,8 @@ export class Controller {
   readonly reconciler: Reconciler;
   readonly writer: KubeWriter;
   private readonly opts: ControllerOptions;
+  /** Keys by spec.routerId (immutable), so that claims and wake-ups look at one router's objects only. */
+  private readonly routers = new RouterIndex();
   private workers: WorkersHandle | undefined;
 
   constructor(opts: ControllerOptions) {
@@ -48,6 +50,7 @@ export class Controller {
       schema: VpnService,
       logger: log,
       onAdd: (o) => {
+        this.routers.add(o);
         this.reconciler.observed(o);
         this.queue.add(objectKey(o));
       },
@@ -58,13 +61,24 @@ export class Controller {
         if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeRouter(o.spec.routerId);
       },
       onDelete: (o) => {
+        this.routers.delete(o);
         this.reconciler.forget(objectKey(o));
         this.wakeRouter(o.spec.routerId);
       },
       onInvalid: (key, err) => log.warn('ignoring a VpnService that does not parse', { key, error: err.message }),
     });
+    const informer = this.informer;
+    const routers = this.routers;
     this.reconciler = new Reconciler({
-      source: this.informer,
+      source: {
+        get: (key) => informer.get(key),
+        *onRouter(routerId) {
+          for (const key of routers.keys(routerId)) {
+            const o = informer.get(key);
+            if (o) yield o;
+          }
+        },
+      },
       writer: this.writer,
       clouds: opts.clouds,
       log,
@@ -119,7 +133,24 @@ export class Controller {
   }
 
   private wakeRouter(routerId: string): void {
-    for (const o of this.informer.list()) if (o.spec.routerId === routerId) this.queue.add(objectKey(o));
+    for (const key of this.routers.keys(routerId)) this.queue.add(key);
+  }
+}
+
+class RouterIndex {
+  private readonly byRouter = new Map<string, Set<string>>();
+  add(o: VpnService): void {
+    const set = this.byRouter.get(o.spec.routerId) ?? new Set<string>();
+    set.add(objectKey(o));
+    this.byRouter.set(o.spec.routerId, set);
+  }
+  delete(o: VpnService): void {
+    const set = this.byRouter.get(o.spec.routerId);
+    set?.delete(objectKey(o));
+    if (set?.size === 0) this.byRouter.delete(o.spec.routerId);
+  }
+  keys(routerId: string): Iterable<string> {
+    return this.byRouter.get(routerId) ?? [];
   }
 }
 

@@ -38,7 +38,8 @@ export const DEFAULT_CONFIG: ReconcilerConfig = {
 
 export interface ObjectSource {
   get(key: string): VpnService | undefined;
-  list(): Iterable<VpnService>;
+  /** The objects that name this router (an index: claims must not scan every object). */
+  onRouter(routerId: string): Iterable<VpnService>;
 }
 
 export interface CloudResolver {
@@ -169,7 +170,7 @@ export class Reconciler {
   private async ensure(ctx: Ctx, cloud: CloudHandle): Promise<ReconcileResult> {
     const { obj } = ctx;
     // One VPN service per VPC: losers make no cloud call.
-    const owner = ownerOf(this.claimant(obj, cloud.endpoint), this.claimants());
+    const owner = ownerOf(this.claimant(obj, cloud.endpoint), this.claimants(obj.spec.routerId));
     if (owner !== ctx.key) {
       await this.show(ctx, undefined, {
         reason: 'RouterConflict',
@@ -292,7 +293,7 @@ export class Reconciler {
     }
     const other = onRouter[0];
     if (other) {
-      const holder = this.holderOf(other.id, ctx.key);
+      const holder = this.holderOf(routerId, other.id, ctx.key);
       if (holder) {
         return {
           outcome: {
@@ -538,8 +539,8 @@ export class Reconciler {
     };
   }
 
-  private *claimants(): Iterable<Claimant> {
-    for (const o of this.source.list()) {
+  private *claimants(routerId: string): Iterable<Claimant> {
+    for (const o of this.source.onRouter(routerId)) {
       const key = objectKey(o);
       const cur = this.current(key) ?? o;
       yield this.claimant(cur, this.endpoints.get(key) ?? cur.status?.cloudEndpoint);
@@ -551,8 +552,8 @@ export class Reconciler {
   }
 
   /** The other object whose status names this cloud service, if any. */
-  private holderOf(id: string, except: string): string | undefined {
-    for (const o of this.source.list()) {
+  private holderOf(routerId: string, id: string, except: string): string | undefined {
+    for (const o of this.source.onRouter(routerId)) {
       const key = objectKey(o);
       if (key !== except && (this.current(key) ?? o).status?.id === id) return key;
     }
