@@ -136,9 +136,12 @@ export class KubeWriter implements Writer {
       reportingInstance: this.host,
     });
     this.recent.set(dedup, { name, count: 1, at: now.getTime() });
-    if (this.recent.size > 10_000) {
-      const cutoff = now.getTime() - 10 * 60_000;
-      for (const [k, v] of this.recent) if (v.at < cutoff) this.recent.delete(k);
+    // Aggregation is for repeats within minutes: the oldest entries go first, so memory stays flat at any scale.
+    if (this.recent.size > 1_000) {
+      for (const k of this.recent.keys()) {
+        this.recent.delete(k);
+        if (this.recent.size <= 900) break;
+      }
     }
   }
 }
