@@ -1,8 +1,8 @@
 // Benchmark: N VpnServices applied at once against a real kube-apiserver and the cloud simulator.
 // Prints apply-to-all-Ready time, cloud requests and Kubernetes writes per object, the operator's peak RSS, and
 // the same figures for a minimal script that makes the same API writes and cloud calls at the same concurrency
-// (finalizer + intent, a GET of the router's services, POST, status; then LIST rounds every 250 ms and a status
-// write per object).
+// (finalizer + intent, a GET of the router's services, POST, status, a Created event; then LIST rounds every 250 ms,
+// a status write and an Active event per object).
 //
 //   node bench/run.ts [--objects 100] [--workers 8] [--active-delay-ms 2000] [--no-baseline]
 import { randomUUID } from 'node:crypto';
@@ -159,6 +159,20 @@ async function main(): Promise<void> {
       const token = await simToken(sim);
       const net = `${sim.networkUrl}/v2.0/vpn/vpnservices`;
       const base = `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`;
+      // the operator's events (Created, Active), as plain POSTs
+      const event = (name: string, reason: string) =>
+        kube.request('POST', `/api/v1/namespaces/${ns}/events`, {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: `${name}.${randomUUID().slice(0, 8)}`, namespace: ns },
+          involvedObject: { apiVersion: 'vpnaas.dev/v1alpha1', kind: 'VpnService', name, namespace: ns },
+          reason,
+          message: reason,
+          type: 'Normal',
+          count: 1,
+          firstTimestamp: new Date().toISOString(),
+          lastTimestamp: new Date().toISOString(),
+        });
       const t0 = performance.now();
       const pending = new Map<string, string>(); // cloud id -> object name
       await pool(routers.map((r, i) => [r, i] as const), W, async ([routerId, i]) => {
@@ -174,6 +188,7 @@ async function main(): Promise<void> {
         });
         const { vpnservice } = (await res.json()) as { vpnservice: { id: string; status: string } };
         await kube.request('PATCH', `${base}/${name}/status`, { status: { id: vpnservice.id, status: vpnservice.status } }, MERGE_PATCH);
+        await event(name, 'Created');
         pending.set(vpnservice.id, name);
       });
       while (pending.size) {
@@ -184,6 +199,7 @@ async function main(): Promise<void> {
           await kube.request('PATCH', `${base}/${pending.get(v.id)}/status`, {
             status: { status: 'ACTIVE', conditions: [{ type: 'Ready', status: 'True', reason: 'Active', message: '', lastTransitionTime: new Date().toISOString() }] },
           }, MERGE_PATCH);
+          await event(pending.get(v.id)!, 'Active');
           pending.delete(v.id);
         });
         if (pending.size) await new Promise((r) => setTimeout(r, 250));
