@@ -200,7 +200,7 @@ export class Reconciler {
     try {
       let svc = await this.observe(ctx, cloud);
       if (!svc) {
-        if (ctx.obj.status?.id) {
+        if (ctx.obj.status?.id && !ctx.obj.spec.importId) {
           ctx.log.warn('cloud service deleted out of band; recreating', { decision: 'recreate', id: ctx.obj.status.id });
           this.writer.event(ctx.obj, 'Warning', 'Recreated', `VPN service ${ctx.obj.status.id} was deleted outside the operator; creating a new one.`);
           if (ctx.obj.metadata.annotations?.[CREATE_INTENT_ANNOTATION] === undefined) {
