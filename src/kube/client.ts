@@ -87,23 +87,28 @@ export class KubeClient {
     const h: Record<string, string> = { Accept: 'application/json', ...auth, ...headers };
     if (body !== undefined) h['Content-Type'] = contentType ?? 'application/json';
     const started = performance.now();
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+    // A timer cleared as soon as the answer is in (AbortSignal.timeout would keep one alive per request).
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
     let res;
+    let text: string;
     try {
       res = await fetch(url, {
         method,
         headers: h,
         body: body === undefined ? undefined : JSON.stringify(body),
         dispatcher,
-        signal: timeout,
+        signal: timeout.signal,
       });
+      text = await res.text();
     } catch (err) {
-      if (timeout.aborted) this.dropPool(pool);
+      if (timeout.signal.aborted) this.dropPool(pool);
       this.onRequest?.({ method, path: routeOf(path), status: 0, durationMs: performance.now() - started });
       const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       throw new KubeApiError(0, 'Unreachable', `${method} ${pathOnly(path)}: ${cause}`, method, pathOnly(path));
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await res.text();
     this.onRequest?.({ method, path: routeOf(path), status: res.status, durationMs: performance.now() - started });
     if (res.status >= 400) {
       let reason = res.statusText || 'Error';
