@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
-import { Vpns, condition, ready, simToken } from '../support/vpns.ts';
+import { Vpns, condition, ready } from '../support/vpns.ts';
+import { createCloud } from '../../src/cloud/cloud.ts';
+import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
 import { FINALIZER } from '../../src/api/vpnservice.ts';
@@ -36,6 +38,16 @@ const remove = (ns: string, name: string) => vpns.remove(ns, name);
 const waitReason = (ns: string, name: string, reason: string, timeoutMs?: number) => vpns.waitReason(ns, name, reason, timeoutMs);
 const events = (ns: string, name: string) => vpns.events(ns, name);
 const cond = condition;
+
+/** A VPN service created in the cloud by someone else (not through a VpnService). */
+async function outOfBand(routerId: string, name: string): Promise<{ id: string }> {
+  const cloud = createCloud(loadCloudConfigFromString(sim.cloudsYaml('sim'), 'sim'));
+  try {
+    return await cloud.vpnServices.create({ router_id: routerId, name, admin_state_up: true });
+  } finally {
+    await cloud.close();
+  }
+}
 
 /** POSTs of VPN services the cloud received so far (tests in this file run one at a time). */
 function posts(): number {
@@ -232,14 +244,7 @@ describe('adoption and drift', () => {
   it('importId adopts an existing cloud service', async () => {
     const ns = await namespace();
     const router = newRouter();
-    const token = await simToken(sim);
-    const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
-      method: 'POST',
-      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ vpnservice: { router_id: router, name: 'legacy', admin_state_up: true } }),
-    });
-    expect(res.status).toBe(201);
-    const { vpnservice } = (await res.json()) as { vpnservice: { id: string } };
+    const vpnservice = await outOfBand(router, 'legacy');
     const postsBefore = posts();
     await apply(ns, 'adopt', { routerId: router, importId: vpnservice.id, name: 'legacy' });
     const o = await waitReason(ns, 'adopt', 'Active');
@@ -251,13 +256,7 @@ describe('adoption and drift', () => {
   it('a foreign service on the router → RouterInUse with its id and how to import it', async () => {
     const ns = await namespace();
     const router = newRouter();
-    const token = await simToken(sim);
-    const res = await fetch(`${sim.networkUrl}/v2.0/vpn/vpnservices`, {
-      method: 'POST',
-      headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ vpnservice: { router_id: router, name: 'someone-else', admin_state_up: true } }),
-    });
-    const { vpnservice } = (await res.json()) as { vpnservice: { id: string } };
+    const vpnservice = await outOfBand(router, 'someone-else');
     await apply(ns, 'inuse', { routerId: router });
     const o = await waitReason(ns, 'inuse', 'RouterInUse');
     expect(ready(o)?.message).toContain(vpnservice.id);
