@@ -15,7 +15,7 @@ export class CloudView {
   private readonly now: () => number;
   private current: Snapshot | undefined;
   private inflight: { startedAt: number; promise: Promise<Snapshot> } | undefined;
-  /** Number of LIST rounds made (for tests and metrics). */
+  /** Number of LIST rounds made. */
   rounds = 0;
 
   constructor(api: VpnApi, now: () => number = Date.now) {

@@ -116,10 +116,6 @@ export class Controller {
     if (await this.startInformer()) await this.startWorkers();
   }
 
-  reconciling(): boolean {
-    return this.workers !== undefined;
-  }
-
   synced(): boolean {
     return this.informer.hasSynced();
   }

@@ -27,9 +27,6 @@ export class KubeWriter implements Writer {
   private readonly host: string;
   /** Recent events by (uid, type, reason, message): name and count, for aggregation. */
   private readonly recent = new Map<string, { name: string; count: number; at: number }>();
-  /** Number of object writes made (metadata + status), for tests and metrics. */
-  writes = 0;
-  onWrite?: (kind: 'metadata' | 'status' | 'event') => void;
 
   constructor(kube: KubeClient, log: Logger, opts: { component?: string; host?: string } = {}) {
     this.kube = kube;
@@ -42,16 +39,12 @@ export class KubeWriter implements Writer {
     // resourceVersion in a merge patch is a precondition: a concurrent change gives 409 and the key is retried.
     const body = { metadata: { resourceVersion: obj.metadata.resourceVersion, ...change } };
     const res = await this.kube.request('PATCH', objectPath(obj), body, MERGE_PATCH);
-    this.writes++;
-    this.onWrite?.('metadata');
     return VpnService.parse(res);
   }
 
   async patchStatus(obj: VpnService, next: VpnServiceStatus): Promise<VpnService> {
     const body = { status: statusMergePatch(obj.status, next) };
     const res = await this.kube.request('PATCH', `${objectPath(obj)}/status`, body, MERGE_PATCH);
-    this.writes++;
-    this.onWrite?.('status');
     return VpnService.parse(res);
   }
 
@@ -96,7 +89,6 @@ export class KubeWriter implements Writer {
     const ns = obj.metadata.namespace;
     const dedup = `${obj.metadata.uid}\u0000${type}\u0000${reason}\u0000${message}`;
     const prev = this.recent.get(dedup);
-    this.onWrite?.('event');
     if (prev && now.getTime() - prev.at < 10 * 60_000) {
       prev.count++;
       prev.at = now.getTime();
