@@ -403,8 +403,10 @@ export class Reconciler {
         await this.release(ctx, 'Nothing to delete in the cloud.');
         return {};
       }
+      // Already being deleted by the cloud (an earlier DELETE was accepted): only confirm.
+      const alreadyDeleting = obj.status?.id === id && obj.status.status === 'PENDING_DELETE';
       try {
-        await cloud.api.delete(id);
+        if (!alreadyDeleting) await cloud.api.delete(id);
       } catch (err) {
         const kind = classify(err);
         if (kind === 'conflict') {
@@ -417,6 +419,17 @@ export class Reconciler {
           throw new RetryLater(outcome.message, retryAfterMs(err));
         }
         if (kind !== 'notFound') throw err;
+      }
+      // The finalizer goes only once the cloud confirms the service is gone (a cloud may delete asynchronously).
+      const still = await cloud.api.get(id).catch((err: unknown) => {
+        if (classify(err) === 'notFound') return undefined;
+        throw err;
+      });
+      if (still) {
+        return this.showAndPoll(ctx, cloud, still, {
+          reason: 'Deleting',
+          message: `Waiting for the cloud to delete VPN service ${id} (status ${still.status}).`,
+        });
       }
       cloud.view.forget(id);
       ctx.log.info('deleted cloud service', { decision: 'delete', id });
