@@ -189,6 +189,26 @@ describe('delete', () => {
     expect(sim.service(id)).toBeUndefined();
   });
 
+  it('a cloud that deletes asynchronously: Deleting until it confirms, one DELETE, then the finalizer goes', async () => {
+    const ns = await namespace();
+    const router = newRouter();
+    await apply(ns, 'slow', { routerId: router });
+    const o = await waitReason(ns, 'slow', 'Active');
+    const id = o.status!.id!;
+    // The cloud accepts the DELETE (204) but only marks the service PENDING_DELETE.
+    const deletes = () => sim.requestLog().filter((r) => r.method === 'DELETE' && r.path.endsWith(id)).length;
+    sim.injectFault({ route: `DELETE /v2.0/vpn/vpnservices/${id}`, status: 204, times: 1 });
+    sim.setStatus(id, 'PENDING_DELETE');
+    await remove(ns, 'slow');
+    const deleting = await waitReason(ns, 'slow', 'Deleting');
+    expect(deleting.status?.status).toBe('PENDING_DELETE');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await get(ns, 'slow')).toBeDefined();
+    sim.deleteService(id); // the cloud finishes
+    await eventually(async () => (await get(ns, 'slow')) === undefined, 'object gone once the cloud confirms', 30_000);
+    expect(deletes()).toBe(1);
+  });
+
   it('404 on delete counts as gone', async () => {
     const ns = await namespace();
     const router = newRouter();
