@@ -11,7 +11,7 @@
 //     [--log-level info] [--settle-seconds 20] [--heap] [--node-arg=--max-semi-space-size=4 ...]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/support/controlplane.ts';
@@ -22,7 +22,7 @@ import { createInformer } from '../src/controller/informer.ts';
 import { readyCondition } from '../src/controller/conditions.ts';
 import { GROUP, PLURAL, VERSION, VpnService } from '../src/api/vpnservice.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { writeFileSync } from 'node:fs';
+import { addRouter, memOf, pool } from './common.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,15 +54,6 @@ if (!existsSync(MAIN)) {
   process.exit(2);
 }
 
-const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
-
-/** VmRSS and VmHWM (peak) of a process, in MB. */
-function memOf(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0);
-  return { rss: mb(kb('VmRSS')), hwm: mb(kb('VmHWM')) };
-}
-
 /** RSS of `node main --help`, taken in the process at exit (median of 3). */
 function helpRss(): number {
   const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write("RSS="+process.memoryUsage().rss+"\\n"))';
@@ -73,13 +64,6 @@ function helpRss(): number {
     return Number(m[1]) / 1024 / 1024;
   });
   return Math.round(runs.sort((a, b) => a - b)[1]! * 10) / 10;
-}
-
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
 }
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs: number, op: ChildProcess): Promise<void> {
@@ -167,11 +151,7 @@ async function main(): Promise<void> {
     figures.idleRssMb = memOf(pid).rss;
     console.log(`operator, empty cache, synced: ${figures.idleRssMb} MB RSS`);
 
-    const router = (i: number): string => {
-      const id = randomUUID();
-      sim?.addRouter({ id, gatewayV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
-      return id;
-    };
+    const router = (i: number): string => (sim ? addRouter(sim, i) : randomUUID());
     let peak = 0;
     const sampler = setInterval(() => {
       try {

@@ -6,12 +6,12 @@
 //
 //   node bench/run.ts [--objects 100] [--workers 8] [--active-delay-ms 2000] [--no-baseline]
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { installCrd } from '../test/support/kube.ts';
 import { OperatorProcess } from '../test/support/operator.ts';
 import { simToken } from '../test/support/vpns.ts';
+import { addRouter, memOf, pool } from './common.ts';
 import { KubeClient, MERGE_PATCH } from '../src/kube/client.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { VpnService, FINALIZER } from '../src/api/vpnservice.ts';
@@ -30,23 +30,6 @@ const W = Number(values.workers);
 const DELAY = Number(values['active-delay-ms']);
 
 const isReady = (o: VpnService) => o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function cloudCounts(sim: Simulator) {
   const c = { post: 0, list: 0, get: 0, put: 0, del: 0, auth: 0, other: 0 };
@@ -73,11 +56,7 @@ async function main(): Promise<void> {
       const sim = await startSimulator({ activeDelayMs: DELAY, requestLogLimit: 10 * N + 10_000 });
       const ns = 'bench-operator';
       await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-      const routers = Array.from({ length: N }, (_, i) => {
-        const id = randomUUID();
-        sim.addRouter({ id, gatewayV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
-        return id;
-      });
+      const routers = Array.from({ length: N }, (_, i) => addRouter(sim, i));
       const writes = new Map<string, number>();
       let ready = 0;
       let allReady: () => void = () => {};
@@ -106,7 +85,7 @@ async function main(): Promise<void> {
       }).start();
       await new Promise((r) => setTimeout(r, 1500));
       let peak = 0;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssMb(op.pid))), 200);
+      const sampler = setInterval(() => (peak = Math.max(peak, memOf(op.pid).rss)), 200);
       const t0 = performance.now();
       await pool(routers.map((r, i) => [r, i] as const), W, async ([routerId, i]) => {
         await kube.request('POST', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`, {
@@ -151,11 +130,7 @@ async function main(): Promise<void> {
       const sim = await startSimulator({ activeDelayMs: DELAY, requestLogLimit: 10 * N + 10_000 });
       const ns = 'bench-minimal';
       await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-      const routers = Array.from({ length: N }, (_, i) => {
-        const id = randomUUID();
-        sim.addRouter({ id, gatewayV4: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
-        return id;
-      });
+      const routers = Array.from({ length: N }, (_, i) => addRouter(sim, i));
       const token = await simToken(sim);
       const net = `${sim.networkUrl}/v2.0/vpn/vpnservices`;
       const base = `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices`;
