@@ -412,6 +412,11 @@ def seed(args):
             'gateway_ip': '203.0.113.1', 'enable_dhcp': False,
             'allocation_pools': [{'start': '203.0.113.10', 'end': '203.0.113.250'}]}})['subnet']
 
+    # Neutron's default quotas (10 routers, 100 networks) with its lock-free quota driver can refuse a create
+    # while concurrent creates still hold reservations (OverQuota with 7 of 10 routers, seen here): room to spare.
+    admin_net.put(f"quotas/{project['id']}", {'quota': {'router': 100, 'network': 200, 'subnet': 200,
+                                                         'port': 2000}})
+
     user_token, _ = get_token(keystone_url, 'vpnaas-user', sec['USER_PASSWORD'], 'vpnaas')
     net = Neutron(network_url, user_token)
 

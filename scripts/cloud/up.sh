@@ -12,6 +12,8 @@
 # explicitly must be free; a default that is taken is replaced by a free port (recorded in ports.env).
 # VPNAAS_ROUTERS: number of routers with a gateway (default 8). VPNAAS_CLOUD_NO_INSTALL=1: never run apt-get.
 # VPNAAS_NEUTRON_DEBUG=true: neutron-server logs at debug level.
+# VPNAAS_PORTS_LOCK: the machine-wide lock file that serialises port choice across checkouts
+# (default /tmp/vpnaas-operator-cloud-ports.lock).
 # Options: --reseed (seed even if seed.json is current), --quiet (no progress lines, only the summary).
 # Stop with scripts/cloud/down.sh.
 set -euo pipefail
@@ -32,7 +34,8 @@ T0=$(now)
 declare -A TIMING=()
 
 mkdir -p "$S"
-# One up.sh at a time per state folder (parallel test workers call it). Started services must not inherit fd 9.
+# One up.sh at a time per state folder (parallel test workers call it). Started services must not inherit fd 9
+# (nor fd 8, the ports lock below).
 exec 9>"$S/.lock"
 flock 9
 
@@ -135,6 +138,14 @@ if [ ! -s "$S/secrets.env" ]; then
 fi
 # shellcheck disable=SC1091
 . "$S/secrets.env"
+
+# Ports are chosen free and bound a few seconds later by the services: another checkout's up.sh on this machine
+# (a second clone, CI next to a developer) could pick the same ones in between. One machine-wide lock, held from
+# choosing the ports until every service listens, serialises that part across checkouts.
+PORTS_LOCK=${VPNAAS_PORTS_LOCK:-/tmp/vpnaas-operator-cloud-ports.lock}
+exec 8>>"$PORTS_LOCK"
+chmod a+rw "$PORTS_LOCK" 2>/dev/null || true
+flock 8
 
 declare -A PORT=()
 [ -s "$S/ports.env" ] && while IFS='=' read -r k v; do [ -n "$k" ] && PORT[$k]=$v; done <"$S/ports.env"
@@ -346,7 +357,7 @@ changed() { local c; for c in "${CHANGED[@]}"; do [ "$c" = "$1" ] && return 0; d
 # Starts a program in its own session, detached from this script (no inherited pipes or lock), logs to a file.
 launch() { # name command...
   local name=$1; shift
-  VPNAAS_CLOUD_STATE=$S setsid "$@" </dev/null >>"$S/logs/$name.out" 2>&1 9>&- &
+  VPNAAS_CLOUD_STATE=$S setsid "$@" </dev/null >>"$S/logs/$name.out" 2>&1 8>&- 9>&- &
   echo $! >"$S/run/$name.pid"
 }
 
@@ -514,6 +525,7 @@ join_keystone
 wait_ready keystone 90 $CLOUD wait-http "$KEYSTONE_URL/v3"
 wait_ready rabbitmq 120 $CLOUD wait-amqp "$RABBIT_PORT" vpnaas "$S/secrets.env"
 wait_ready neutron 120 $CLOUD wait-http "$NEUTRON_URL/"
+exec 8>&- # every service listens on its port: other checkouts may choose theirs now
 
 # ---------------------------------------------------------------------------------------------------------------
 # 5. Seed

@@ -115,13 +115,17 @@ function run(cmd: string, args: string[], opts: { inheritStderr?: boolean; timeo
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: repoRoot,
-      stdio: ['ignore', 'pipe', opts.inheritStderr ? 'inherit' : 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: process.env,
     });
     let out = '';
     let err = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+    // Kept for the error either way; with inheritStderr also shown as it comes (progress of a long start).
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      if (opts.inheritStderr) process.stderr.write(d);
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
