@@ -17,6 +17,8 @@ export class CloudView {
   private inflight: { startedAt: number; promise: Promise<Snapshot> } | undefined;
   /** Number of LIST rounds made. */
   rounds = 0;
+  /** Services somebody waits on to leave a status: id -> the status seen and whom to tell. */
+  private readonly waiters = new Map<string, { status: string; notify: () => void }>();
 
   constructor(api: VpnApi, now: () => number = Date.now) {
     this.api = api;
@@ -38,6 +40,20 @@ export class CloudView {
       }
       return this.startRound();
     }
+  }
+
+  /**
+   * Calls `notify` once, after the first LIST round in which service `id` no longer shows `status` (changed or
+   * gone). A poll round made for one object thus wakes every object whose service moved, instead of each finding
+   * out at its own next poll. One waiter per id: a later call replaces the earlier one.
+   */
+  waitForChange(id: string, status: string, notify: () => void): void {
+    this.waiters.set(id, { status, notify });
+  }
+
+  /** Drops the waiter of `id`, if any. */
+  stopWaiting(id: string): void {
+    this.waiters.delete(id);
   }
 
   /** The last snapshot, however old (undefined before the first LIST). */
@@ -79,6 +95,7 @@ export class CloudView {
         else snap.byRouter.set(v.router_id, [v]);
       }
       if (!this.current || this.current.startedAt <= startedAt) this.current = snap;
+      this.notifyWaiters(snap);
       return snap;
     })();
     this.inflight = { startedAt, promise };
@@ -87,6 +104,14 @@ export class CloudView {
       () => this.clear(promise),
     );
     return promise;
+  }
+
+  private notifyWaiters(snap: Snapshot): void {
+    for (const [id, w] of this.waiters) {
+      if (snap.byId.get(id)?.status === w.status) continue;
+      this.waiters.delete(id);
+      w.notify();
+    }
   }
 
   private clear(p: Promise<Snapshot>): void {

@@ -85,6 +85,7 @@ export class Controller {
       ...(opts.config ? { config: opts.config } : {}),
     });
     this.reconciler.onRouterReleased = (routerId) => this.wakeRouter(routerId);
+    this.reconciler.onCloudNews = (key) => this.queue.add(key);
   }
 
   /** Starts the cache (standbys keep a warm cache too, so a takeover is quick). Resolves when synced. */

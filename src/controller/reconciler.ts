@@ -91,6 +91,8 @@ export class Reconciler {
   private readonly seenAt = new Map<string, number>();
   /** Called with the keys that wait on a router that was just released. */
   onRouterReleased?: (routerId: string) => void;
+  /** Called with the key of an object whose pending cloud service moved in a LIST round made for any object. */
+  onCloudNews?: (key: string) => void;
 
   constructor(opts: {
     source: ObjectSource;
@@ -366,6 +368,7 @@ export class Reconciler {
     }
     const outcome = outcomeOfCloudStatus(svc);
     if (isPending(svc.status)) return this.showAndPoll(ctx, cloud, svc, outcome);
+    cloud.view.stopWaiting(svc.id);
     this.polls.delete(ctx.key);
     this.refused.delete(ctx.key);
     const wasActive = readyCondition(ctx.obj.status?.conditions)?.reason === 'Active';
@@ -378,6 +381,9 @@ export class Reconciler {
     await this.show(ctx, observedFields(svc, cloud.endpoint), outcome);
     const n = (this.polls.get(ctx.key) ?? 0) + 1;
     this.polls.set(ctx.key, n);
+    // Whichever object's poll makes the next LIST round, this one hears at once if its service moved.
+    const key = ctx.key;
+    cloud.view.waitForChange(svc.id, svc.status, () => this.onCloudNews?.(key));
     // Polls are cheap (all pending objects share one LIST round), so start fast and back off gently.
     return { requeueAfterMs: Math.round(Math.min(this.cfg.pollMaxMs, this.cfg.pollMinMs * 1.5 ** Math.min(n - 1, 30))) };
   }

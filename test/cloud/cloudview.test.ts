@@ -59,4 +59,27 @@ describe('CloudView', () => {
     view.remember(one!);
     expect(view.last()?.byRouter.get(one!.router_id)?.map((v) => v.id)).toEqual([one!.id]);
   });
+
+  it('a LIST round made for anybody tells the waiters whose service left its status, once, and no one else', async () => {
+    const view = new CloudView(cloud.vpnServices);
+    const snap = await view.fresh(Date.now());
+    const [a, b] = [...snap.byId.values()];
+    const told: string[] = [];
+    view.waitForChange(a!.id, a!.status, () => told.push('a'));
+    view.waitForChange(b!.id, b!.status, () => told.push('b'));
+    await view.fresh(Date.now() + 1); // nothing moved
+    expect(told).toEqual([]);
+    sim.setStatus(a!.id, 'ACTIVE');
+    await new Promise((r) => setTimeout(r, 2));
+    await view.fresh(Date.now());
+    expect(told).toEqual(['a']);
+    await new Promise((r) => setTimeout(r, 2));
+    await view.fresh(Date.now()); // a was told already; b still waits
+    expect(told).toEqual(['a']);
+    view.stopWaiting(b!.id);
+    sim.setStatus(b!.id, 'ACTIVE');
+    await new Promise((r) => setTimeout(r, 2));
+    await view.fresh(Date.now());
+    expect(told).toEqual(['a']);
+  });
 });
