@@ -4,26 +4,48 @@
 import type { VpnService } from '../api/vpnservice.ts';
 import { createCloud, type Cloud, type CreateCloudOptions } from '../cloud/cloud.ts';
 import { CloudConfigError, loadCloudConfigFromString, type CloudConfig } from '../cloud/config.ts';
+import { classify } from '../cloud/errors.ts';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { z } from 'zod';
 import { CloudView } from './cloudview.ts';
 import type { CloudResolver } from './reconciler.ts';
 import { CredentialsError, type CloudHandle } from './ports.ts';
 
+/** How long refused credentials are not sent to Keystone again (a new Secret version gets a new handle at once). */
+export const AUTH_RETRY_MS = 5 * 60_000;
+
 export class CloudHandleImpl implements CloudHandle {
   readonly cloud: Cloud;
   readonly view: CloudView;
   endpoint = '';
-  constructor(cloud: Cloud) {
+  private refusedAuth: { err: unknown; at: number } | undefined;
+  private readonly authRetryMs: number;
+  private readonly now: () => number;
+  constructor(cloud: Cloud, opts: { authRetryMs?: number; now?: () => number } = {}) {
     this.cloud = cloud;
     this.view = new CloudView(cloud.vpnServices);
+    this.authRetryMs = opts.authRetryMs ?? AUTH_RETRY_MS;
+    this.now = opts.now ?? Date.now;
   }
   get api() {
     return this.cloud.vpnServices;
   }
-  /** Resolves the endpoint (authenticates on first use). */
+  /**
+   * Resolves the endpoint (authenticates on first use). Credentials the cloud refused are not tried again for
+   * `authRetryMs`: every object on them gets the same refusal without a request (Keystone can lock an account
+   * after repeated failures).
+   */
   async ready(): Promise<this> {
-    if (!this.endpoint) this.endpoint = await this.cloud.endpoint();
+    if (this.endpoint) return this;
+    const refused = this.refusedAuth;
+    if (refused && this.now() - refused.at < this.authRetryMs) throw refused.err;
+    try {
+      this.endpoint = await this.cloud.endpoint();
+      this.refusedAuth = undefined;
+    } catch (err) {
+      if (classify(err) === 'auth') this.refusedAuth = { err, at: this.now() };
+      throw err;
+    }
     return this;
   }
 }
@@ -64,7 +86,7 @@ export class CloudResolverImpl implements CloudResolver {
     now?: () => number;
   }) {
     this.cloudOpts = opts.cloudOptions ?? {};
-    this.handle = opts.defaultConfig ? new CloudHandleImpl(createCloud(opts.defaultConfig, this.cloudOpts)) : undefined;
+    this.handle = opts.defaultConfig ? new CloudHandleImpl(createCloud(opts.defaultConfig, this.cloudOpts), { now: opts.now ?? Date.now }) : undefined;
     this.problem = opts.defaultProblem;
     this.kube = opts.kube;
     this.secretTtlMs = opts.secretTtlMs ?? 10_000;
@@ -125,7 +147,7 @@ export class CloudResolverImpl implements CloudResolver {
           source: `Secret ${namespace}/${secretName} key clouds.yaml`,
           ...(cacert ? { cacert: Buffer.from(cacert, 'base64').toString('utf8') } : {}),
         });
-        entry.handle = new CloudHandleImpl(createCloud(config, this.cloudOpts));
+        entry.handle = new CloudHandleImpl(createCloud(config, this.cloudOpts), { now: this.now });
       } catch (err) {
         if (!(err instanceof CloudConfigError)) throw err;
         entry.problem = err.message;

@@ -68,6 +68,9 @@ interface Ctx {
   cloud?: CloudHandle;
 }
 
+/** How often an object stalled on credentials from a Secret looks at the Secret again. */
+const SECRET_RECHECK_MS = 15_000;
+
 export class Reconciler {
   private readonly source: ObjectSource;
   private readonly writer: Writer;
@@ -181,11 +184,14 @@ export class Reconciler {
       return { requeueAfterMs: this.resyncDelay() };
     }
 
-    // A refusal is not retried for the same generation and credentials until terminalRetryMs has passed.
+    // A refusal is not retried for the same generation and credentials until terminalRetryMs has passed. Credentials
+    // from a Secret are looked at again every SECRET_RECHECK_MS meanwhile (a cached GET, no cloud call): a changed
+    // Secret resolves to a new cloud handle and the object is retried at once, while the same bad password is not
+    // sent to Keystone again (which could lock the account) before terminalRetryMs.
     const refused = this.refused.get(ctx.key);
     if (refused && refused.generation === obj.metadata.generation && refused.cloud === cloud) {
       const wait = refused.at + this.cfg.terminalRetryMs - this.now();
-      if (wait > 0) return { requeueAfterMs: wait };
+      if (wait > 0) return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(wait, SECRET_RECHECK_MS) : wait };
     }
 
     // Finalizer before any cloud call; the create intent with it when a create may follow.
@@ -478,7 +484,7 @@ export class Reconciler {
     if (kind === 'auth') {
       return this.refuse(ctx, {
         reason: 'AuthFailed',
-        message: `The cloud refused the credentials (HTTP ${err.status}${err.code ? ` ${err.code}` : ''}). Fix the clouds.yaml${ctx.obj.spec.cloudCredentialsRef ? ` in Secret ${ctx.obj.spec.cloudCredentialsRef.secretName}` : ' of the operator'}; the operator tries again when it changes and every few minutes.`,
+        message: `The cloud refused the credentials (HTTP ${err.status}${err.code ? ` ${err.code}` : ''}). ${ctx.obj.spec.cloudCredentialsRef ? `Fix the clouds.yaml in Secret ${ctx.obj.spec.cloudCredentialsRef.secretName}; the operator tries again within seconds of the change, and every few minutes.` : 'Fix the clouds.yaml mounted into the operator and restart it; the operator tries again every few minutes.'}`,
       });
     }
     if (kind === 'terminal' || kind === 'notFound' || kind === 'conflict') {
@@ -500,8 +506,9 @@ export class Reconciler {
     this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud: ctx.cloud });
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(ctx.obj, 'Warning', 'CloudError', outcome.message);
-    // Credentials from a Secret are looked at again soon: a fixed Secret is picked up within a minute.
-    const again = outcome.reason === 'AuthFailed' && ctx.obj.spec.cloudCredentialsRef ? Math.min(60_000, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs;
+    // Credentials from a Secret are looked at again soon (see the refusal guard): a fixed Secret is picked up
+    // within SECRET_RECHECK_MS plus the Secret cache's lifetime.
+    const again = ctx.obj.spec.cloudCredentialsRef ? Math.min(SECRET_RECHECK_MS, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs;
     return { outcome, requeueAfterMs: again };
   }
 
@@ -518,7 +525,7 @@ export class Reconciler {
     if (changed) this.writer.event(obj, 'Warning', 'CloudError', outcome.message);
     // A Secret can be created or fixed at any time: look again soon. The operator's own default cloud only changes
     // with a restart: look again slowly.
-    return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(15_000, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs };
+    return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(SECRET_RECHECK_MS, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs };
   }
 
   /** Writes the status if it differs from what the object shows. Returns whether it wrote. */

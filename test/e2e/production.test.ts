@@ -8,6 +8,7 @@ import { KubeClient, installCrd } from '../support/kube.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
 import { Vpns } from '../support/vpns.ts';
+import { MERGE_PATCH } from '../../src/kube/client.ts';
 
 const CANARY_DEFAULT = `canary-default-${randomUUID()}`;
 const CANARY_SECRET = `canary-secret-${randomUUID()}`;
@@ -100,7 +101,7 @@ describe('per-namespace credentials (spec.cloudCredentialsRef)', () => {
     expect(simA.services().some((s) => s.router_id === router)).toBe(false);
   });
 
-  it('a wrong password in the Secret → AuthFailed, and the others are not disturbed', async () => {
+  it('a wrong password in the Secret → AuthFailed, the others are not disturbed, and the fixed Secret is picked up by itself', async () => {
     const ns = await namespace();
     const router = randomUUID();
     simB.addRouter({ id: router, gatewayV4: '192.0.2.61' });
@@ -114,7 +115,20 @@ describe('per-namespace credentials (spec.cloudCredentialsRef)', () => {
     simA.addRouter({ id: ok, gatewayV4: '192.0.2.62' });
     await apply(ns, 'fine', { routerId: ok });
     await waitReason(ns, 'fine', 'Active');
-  });
+
+    // While the Secret is unchanged the bad password is not sent again (Keystone may lock an account after repeated
+    // failures), although the operator keeps looking at the Secret: over 20 s, no new refused authentication.
+    const refusedAuths = () => simB.countOf({ method: 'POST', route: '/v3/auth/tokens', status: 401 });
+    const before = refusedAuths();
+    expect(before).toBeGreaterThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 20_000));
+    expect(refusedAuths()).toBe(before);
+    // Fixing the Secret is picked up by itself (no change to the VpnService) and the service lands in that cloud.
+    await kube.request('PATCH', `/api/v1/namespaces/${ns}/secrets/bad-cloud`, { stringData: { 'clouds.yaml': simB.cloudsYaml('team') } }, MERGE_PATCH);
+    const fixed = await waitReason(ns, 'bad', 'Active', 60_000);
+    expect(simB.services().map((v) => v.id)).toContain(fixed.status?.id);
+    expect(refusedAuths()).toBe(before);
+  }, 150_000);
 
   it('the one-per-VPC claim key includes the cloud endpoint: the same router id in two clouds does not conflict', async () => {
     const ns = await namespace();
