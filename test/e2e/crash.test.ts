@@ -59,7 +59,14 @@ function versionCounter(ns: string) {
     onUpdate: (_old, o) => writes.set(o.metadata.name, (writes.get(o.metadata.name) ?? 0) + 1),
   });
   inf.start();
-  return { writes, stop: () => inf.stop(), synced: () => inf.waitForSync() };
+  return {
+    writes,
+    stop: () => inf.stop(),
+    synced: () => inf.waitForSync(),
+    /** True once the watch has delivered (at least) these versions of the objects. */
+    hasSeen: (items: VpnService[]) =>
+      items.every((o) => inf.get(`${o.metadata.namespace}/${o.metadata.name}`)?.metadata.resourceVersion === o.metadata.resourceVersion),
+  };
 }
 
 describe('crash safety', () => {
@@ -107,10 +114,13 @@ describe('frugal with the API server', () => {
         sim.addRouter({ id: router, gatewayV4: `198.51.100.${i + 10}` });
         await apply(ns, `vpn-${i}`, router);
       }
+      let settled: VpnService[] = [];
       await eventually(async () => {
-        const l = await list(ns);
-        return l.length === n && l.every(isActive);
+        settled = await list(ns);
+        return settled.length === n && settled.every(isActive);
       }, 'all ACTIVE', 60_000);
+      // The counter's watch may trail the LIST that saw them ACTIVE: count once it has seen those versions.
+      await eventually(() => counter.hasSeen(settled), 'the counter caught up', 10_000);
       const perObject = [...counter.writes.values()];
       console.log(`writes per object from apply to ACTIVE: ${perObject.join(' ')}`);
       expect(perObject).toHaveLength(n);
