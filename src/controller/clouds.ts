@@ -12,33 +12,31 @@ import type { CloudResolver } from './reconciler.ts';
 import { CredentialsError, type CloudHandle } from './ports.ts';
 
 /** How long refused credentials are not sent to Keystone again (a new Secret version gets a new handle at once). */
-export const AUTH_RETRY_MS = 5 * 60_000;
+const AUTH_RETRY_MS = 5 * 60_000;
 
 export class CloudHandleImpl implements CloudHandle {
   readonly cloud: Cloud;
   readonly view: CloudView;
   endpoint = '';
   private refusedAuth: { err: unknown; at: number } | undefined;
-  private readonly authRetryMs: number;
   private readonly now: () => number;
-  constructor(cloud: Cloud, opts: { authRetryMs?: number; now?: () => number } = {}) {
+  constructor(cloud: Cloud, now: () => number = Date.now) {
     this.cloud = cloud;
     this.view = new CloudView(cloud.vpnServices);
-    this.authRetryMs = opts.authRetryMs ?? AUTH_RETRY_MS;
-    this.now = opts.now ?? Date.now;
+    this.now = now;
   }
   get api() {
     return this.cloud.vpnServices;
   }
   /**
    * Resolves the endpoint (authenticates on first use). Credentials the cloud refused are not tried again for
-   * `authRetryMs`: every object on them gets the same refusal without a request (Keystone can lock an account
+   * AUTH_RETRY_MS: every object on them gets the same refusal without a request (Keystone can lock an account
    * after repeated failures).
    */
   async ready(): Promise<this> {
     if (this.endpoint) return this;
     const refused = this.refusedAuth;
-    if (refused && this.now() - refused.at < this.authRetryMs) throw refused.err;
+    if (refused && this.now() - refused.at < AUTH_RETRY_MS) throw refused.err;
     try {
       this.endpoint = await this.cloud.endpoint();
       this.refusedAuth = undefined;
@@ -86,11 +84,11 @@ export class CloudResolverImpl implements CloudResolver {
     now?: () => number;
   }) {
     this.cloudOpts = opts.cloudOptions ?? {};
-    this.handle = opts.defaultConfig ? new CloudHandleImpl(createCloud(opts.defaultConfig, this.cloudOpts), { now: opts.now ?? Date.now }) : undefined;
+    this.now = opts.now ?? Date.now;
+    this.handle = opts.defaultConfig ? new CloudHandleImpl(createCloud(opts.defaultConfig, this.cloudOpts), this.now) : undefined;
     this.problem = opts.defaultProblem;
     this.kube = opts.kube;
     this.secretTtlMs = opts.secretTtlMs ?? 10_000;
-    this.now = opts.now ?? Date.now;
   }
 
   async resolve(obj: VpnService): Promise<CloudHandle> {
@@ -147,7 +145,7 @@ export class CloudResolverImpl implements CloudResolver {
           source: `Secret ${namespace}/${secretName} key clouds.yaml`,
           ...(cacert ? { cacert: Buffer.from(cacert, 'base64').toString('utf8') } : {}),
         });
-        entry.handle = new CloudHandleImpl(createCloud(config, this.cloudOpts), { now: this.now });
+        entry.handle = new CloudHandleImpl(createCloud(config, this.cloudOpts), this.now);
       } catch (err) {
         if (!(err instanceof CloudConfigError)) throw err;
         entry.problem = err.message;
