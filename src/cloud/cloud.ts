@@ -6,6 +6,7 @@ import type { CloudConfig } from './config.ts';
 import type { CloudLogger, RequestObserver } from './http.ts';
 import { HttpTransport, tlsSettingsFrom } from './http.ts';
 import { NetworkSession } from './session.ts';
+import { RouterClient } from './routers.ts';
 import { VpnServiceClient } from './vpnservices.ts';
 
 export interface CreateCloudOptions {
@@ -28,6 +29,9 @@ export interface Cloud {
   endpoint(): Promise<string>;
   readonly auth: Authenticator;
   readonly vpnServices: VpnServiceClient;
+  readonly routers: RouterClient;
+  /** The per-request timeout in effect. */
+  readonly timeoutMs: number;
   /** Closes the connections (waits for requests in flight). */
   close(): Promise<void>;
 }
@@ -57,6 +61,8 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
     endpoint: () => auth.networkEndpoint(),
     auth,
     vpnServices,
+    routers: new RouterClient(session),
+    timeoutMs: http.timeoutMs,
     close: () => http.close(),
   };
 }

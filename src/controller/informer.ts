@@ -60,6 +60,8 @@ export interface InformerOptions<T> {
   onDelete?(obj: T, reason: DeleteReason): void;
   /** An object (key `namespace/name`) that the schema refused; it is not (or no longer) in the store. */
   onInvalid?(key: string, error: Error): void;
+  /** A watch DELETED event for a key that is not in the store (an object that did not parse). */
+  onGone?(key: string): void;
 }
 
 export interface InformerStats {
@@ -507,6 +509,9 @@ class InformerImpl<T> implements Informer<T> {
         if (old !== undefined) {
           this.store.delete(d.key);
           this.emit(() => this.o.onDelete?.(d.ok ? d.obj : old.obj, 'watch'), d.key);
+        } else if (this.o.onGone) {
+          // Not in the store (it did not parse): say that it is gone all the same.
+          this.emit(() => this.o.onGone!(d.key), d.key);
         }
         if (d.rv) this.rv = d.rv;
         return undefined;

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
 import { CloudResolverImpl } from '../controller/clouds.ts';
 import { Controller } from '../controller/controller.ts';
-import { readyCondition } from '../controller/conditions.ts';
+import { readyCondition } from '../core/conditions.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadKubeAccess } from '../kube/config.ts';
 import { startHttpServer, type HttpServerHandle } from './http.ts';
@@ -120,8 +120,11 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     stopping = true;
     log.info('shutting down', { signal });
     // Stop taking work and let in-flight reconciles finish, then hand the lease over at once.
-    await controller.stop(cfg.shutdownTimeoutMs);
-    await elector?.stop();
+    // A reconcile that did not end in time may have a cloud write (a POST) in flight: the Lease is then not
+    // released but left to expire, so that no other replica acts before that request could have ended.
+    const drained = await controller.stop(cfg.shutdownTimeoutMs);
+    if (drained) await elector?.stop();
+    else log.warn('reconciles still running at shutdown; leaving the Lease to expire instead of releasing it', { signal });
     metrics.setLeader(false);
     await clouds.close();
     await server?.close();

@@ -3,7 +3,7 @@
 // observers; object counts by cloud status and Ready reason are computed at scrape time from a callback.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestEvent, RequestObserver } from '../cloud/http.ts';
-import { REASONS } from '../controller/conditions.ts';
+import { REASONS } from '../core/conditions.ts';
 import type { ReconcileOutcome, WorkerHooks } from '../controller/queue.ts';
 import type { KubeRequestObserver } from '../kube/client.ts';
 
