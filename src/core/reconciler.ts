@@ -359,12 +359,12 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /**
-   * Names another claimant for a message shown on `to`. Objects of the same namespace are named; of another
-   * namespace only as "a VpnService in another namespace" (namespaces are tenants: no tenant learns another's names).
+   * Names another claimant for a message shown on `to`. Only objects whose credentials can see the scope (checked
+   * before they claim) ever get such a message, so naming the holder reveals nothing to a tenant that cannot see
+   * the router (SPEC §3.2); objects that cannot see it are told RouterNotFound and nothing about other objects.
    */
-  private describe(c: Claimant, to: O): string {
-    const [ns] = c.key.split('/');
-    return ns === to.metadata.namespace ? `${this.a.kind} ${c.key}` : `a ${this.a.kind} in another namespace`;
+  private describe(c: Claimant, _to: O): string {
+    return `${this.a.kind} ${c.key}`;
   }
 
   private holds(obj: O, scope: string, endpoint: string | undefined): boolean {
@@ -811,7 +811,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     for (const o of this.source.onScope(ex.scopeOf(to))) {
       const key = objectKey(o);
       if (key === me || (this.current(key) ?? o).status?.id !== id) continue;
-      return o.metadata.namespace === to.metadata.namespace ? `${this.a.kind} ${key}` : `a ${this.a.kind} in another namespace`;
+      return `${this.a.kind} ${key}`;
     }
     return undefined;
   }
