@@ -181,7 +181,7 @@ export class CloudResolverImpl implements CloudResolver {
     if (!ref || !this.kube) return;
     const fin = guardFinalizer(obj.metadata.uid);
     try {
-      await this.patchSecret(obj.metadata.namespace, ref.secretName, { metadata: { $deleteFromPrimitiveList: { finalizers: [fin] } } });
+      await this.patchSecret(obj.metadata.namespace, ref.secretName, { metadata: { '$deleteFromPrimitiveList/finalizers': [fin] } });
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
