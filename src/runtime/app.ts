@@ -99,6 +99,8 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
       notReadyReason: () => (controller.synced() ? undefined : 'cache not synced'),
     });
     log.info('serving /metrics, /healthz, /readyz', { port: server.port, host: cfg.metricsHost });
+  } else {
+    log.info('no /metrics, /healthz, /readyz: the server is disabled (--metrics-port -1)');
   }
 
   const elector = cfg.leaderElect
