@@ -28,12 +28,16 @@ export function backoffDelay(
   return d * (1 - j * random());
 }
 
+/** Default jitter of the per-key backoff (like client-go's wait.Backoff Jitter, but downwards: the cap holds). */
+export const DEFAULT_JITTER = 0.2;
+
 export interface WorkQueueOptions {
   /** First retry delay of `addRateLimited` (default 1 s). */
   baseDelayMs?: number;
   /** Largest retry delay of `addRateLimited` (default 5 min). */
   maxDelayMs?: number;
-  /** Jitter fraction for `addRateLimited` delays, 0..1 (default 0). */
+  /** Jitter fraction for `addRateLimited` delays, 0..1 (default DEFAULT_JITTER): each delay is drawn from
+   * `[d * (1 - jitter), d]`, so keys that failed together (one cloud blip) do not come back together. 0: exact. */
   jitter?: number;
   /** Random source for jitter (default Math.random). */
   random?: () => number;
@@ -160,7 +164,7 @@ export class WorkQueue {
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
-    this.jitter = options.jitter ?? 0;
+    this.jitter = options.jitter ?? DEFAULT_JITTER;
     this.random = options.random ?? Math.random;
   }
 
