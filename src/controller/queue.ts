@@ -342,9 +342,19 @@ export class WorkQueue {
   }
 }
 
-export type ReconcileResult = { requeueAfterMs?: number } | void;
+/**
+ * What a reconcile that returned (did not throw) reports. `requeueAfterMs`: look at the key again after this
+ * long (a status poll, a resync, a recheck): a schedule, not a failure. `retry`: the pass did not reach its goal
+ * for a reason it handled itself (e.g. it showed CloudUnavailable and comes back later) and should count as a
+ * retry, not a success.
+ */
+export type ReconcileResult = { requeueAfterMs?: number; retry?: boolean } | void;
 
-export type ReconcileOutcome = 'success' | 'requeue' | 'error';
+/**
+ * How one reconcile ended, for metrics: `success` (returned; a scheduled requeue after it is still a success),
+ * `retry` (returned with `retry: true`), `error` (threw; re-queued with backoff).
+ */
+export type ReconcileOutcome = 'success' | 'retry' | 'error';
 
 export interface WorkerHooks {
   /** Ready keys in the queue, after each get and done. */
@@ -353,6 +363,8 @@ export interface WorkerHooks {
   onRetry?(key: string, attempt: number, delayMs: number): void;
   /** One reconcile finished. `error` is set when it threw. */
   onReconcile?(key: string, outcome: ReconcileOutcome, durationMs: number, error?: unknown): void;
+  /** A reconcile that returned asked to be run again after `delayMs` (a poll or resync: not a failure). */
+  onRequeue?(key: string, delayMs: number): void;
 }
 
 export interface WorkersHandle {
@@ -400,12 +412,11 @@ export function runWorkers(
       try {
         const result = await reconcile(key);
         queue.forget(key);
+        outcome = result?.retry === true ? 'retry' : 'success';
         const after = result?.requeueAfterMs;
         if (typeof after === 'number' && Number.isFinite(after) && after >= 0) {
           queue.addAfter(key, after);
-          outcome = 'requeue';
-        } else {
-          outcome = 'success';
+          if (hooks.onRequeue) safely(() => hooks.onRequeue!(key, after));
         }
       } catch (err) {
         outcome = 'error';
