@@ -19,6 +19,7 @@ import type { VpnService } from '../../src/api/vpnservice.ts';
 
 const PAIRS = Number(process.env.RACE_PAIRS ?? 20);
 const LOOKUP_LATENCY_MS = 300;
+const GAP_MS = Number(process.env.RACE_GAP_MS ?? 150);
 const LEASE = ['--leader-elect', '--leader-election-namespace', 'default', '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms'];
 
 let cp: ControlPlane;
@@ -59,7 +60,9 @@ async function untilNextSecond(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
 }
 
-async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Disturbance): Promise<void> {
+type Arrangement = 'pair by pair' | 'one side, then the other, the POST slow too';
+
+async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Disturbance, arrangement: Arrangement = 'pair by pair'): Promise<void> {
   const sim: Simulator = await startSimulator({ seedRules: mode === 'seed', activeDelayMs: 500 });
   const ops: OperatorProcess[] = [];
   const dead = new Set<OperatorProcess>();
@@ -79,7 +82,10 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     return id;
   });
   const log = new CreationLog(sim, routers);
-  const unfault = sim.injectFault({ route: 'GET /v2.0/vpn/vpnservices', latencyMs: LOOKUP_LATENCY_MS });
+  const unfaults = [sim.injectFault({ route: 'GET /v2.0/vpn/vpnservices', latencyMs: LOOKUP_LATENCY_MS })];
+  // A slow POST keeps the first side's creates in flight while the second side looks the router up: the window in
+  // which a claim decided on a stale view becomes a second service is then certain to be hit, not hoped for.
+  if (arrangement !== 'pair by pair') unfaults.push(sim.injectFault({ route: 'POST /v2.0/vpn/vpnservices', latencyMs: LOOKUP_LATENCY_MS }));
   const pairs: Array<[Obj, Obj]> = routers.map((routerId, i) => {
     const name = `pair-${String(i).padStart(2, '0')}`;
     return [
@@ -114,14 +120,22 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
       });
     }
 
-    // Apply all pairs one after the other as `kubectl apply -f folder/` does, within one second, each pair in the
-    // given order.
+    // Applied one object after the other as `kubectl apply -f folder/` does, all within one second: either pair by
+    // pair (the second key ~10 ms after the first), or the first key of every pair, then, RACE_GAP_MS later, the
+    // second key of every pair (the files of one side sort first): then the operator is in the middle of
+    // reconciling the first side when the second arrives.
     await untilNextSecond();
     const t0 = Date.now();
-    for (const [a, b] of pairs) {
-      const [first, second] = order === 'later key first' ? [b, a] : [a, b];
-      await vpns.apply(first.ns, first.name, { routerId: first.routerId });
-      await vpns.apply(second.ns, second.name, { routerId: second.routerId });
+    const [firstSide, secondSide] = order === 'later key first' ? [1, 0] : [0, 1];
+    if (arrangement === 'pair by pair') {
+      for (const p of pairs) {
+        await vpns.apply(p[firstSide]!.ns, p[firstSide]!.name, { routerId: p[firstSide]!.routerId });
+        await vpns.apply(p[secondSide]!.ns, p[secondSide]!.name, { routerId: p[secondSide]!.routerId });
+      }
+    } else {
+      for (const p of pairs) await vpns.apply(p[firstSide]!.ns, p[firstSide]!.name, { routerId: p[firstSide]!.routerId });
+      await new Promise((r) => setTimeout(r, GAP_MS));
+      for (const p of pairs) await vpns.apply(p[secondSide]!.ns, p[secondSide]!.name, { routerId: p[secondSide]!.routerId });
     }
     const applyMs = Date.now() - t0;
 
@@ -134,7 +148,7 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     };
     let objs: VpnService[];
     try {
-      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, 90_000, 500);
+      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, 45_000, 500);
     } catch (err) {
       const all = [...(await vpns.list(nsA)), ...(await vpns.list(nsB))];
       const hist = new Map<string, number>();
@@ -169,7 +183,7 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
       if (loser.status?.id) problems.push(`${key(loser)} (the loser) has status.id ${loser.status.id}`);
     }
     console.log(
-      `race [${mode}, ${order}, ${disturbance}]: ${PAIRS} pairs (${sameSecond} in the same second) applied in ${applyMs} ms, ` +
+      `race [${mode}, ${order}, ${arrangement}, ${disturbance}]: ${PAIRS} pairs (${sameSecond} in the same second) applied in ${applyMs} ms, ` +
         `settled in ${convergeMs} ms; ${log.creations.length} creates, ${log.doubles().length} on an occupied router; ` +
         `${describeAudit(audit)}; wrong winners ${wrongWinner}; kills ${kills}`,
     );
@@ -194,7 +208,7 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     const after = sim.services().filter((s) => routers.includes(s.router_id));
     const afterObjs = [...(await vpns.list(nsA)), ...(await vpns.list(nsB))];
     const audit2 = auditCloud(after, afterObjs.map((o) => o.status?.id ?? ''));
-    console.log(`race [${mode}, ${order}, ${disturbance}]: losers all Active ${handoverMs} ms after their winners were deleted; ${describeAudit(audit2)}`);
+    console.log(`race [${mode}, ${order}, ${arrangement}, ${disturbance}]: losers all Active ${handoverMs} ms after their winners were deleted; ${describeAudit(audit2)}`);
     expect(log.doubles()).toEqual([]);
     expect(audit2.routersWithSeveral).toEqual([]);
     expect(audit2.leaked).toEqual([]);
@@ -206,7 +220,7 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     for (const o of afterObjs) await vpns.waitGone(o.metadata.namespace!, o.metadata.name, 60_000);
     expect(sim.services().filter((s) => routers.includes(s.router_id))).toEqual([]);
   } finally {
-    unfault();
+    for (const f of unfaults) f();
     log.stop();
     await Promise.all(ops.map((o) => o.dispose()));
     await sim.stop();
@@ -215,8 +229,10 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
 
 for (const mode of ['upstream', 'seed'] as const) {
   describe(`same-second claim races, simulator in ${mode} mode`, () => {
-    it(`${PAIRS} pairs, the lexically later key applied first`, () => race(mode, 'later key first', 'none'), 240_000);
-    it(`${PAIRS} pairs, the lexically earlier key applied first`, () => race(mode, 'earlier key first', 'none'), 240_000);
+    it(`${PAIRS} pairs, the lexically later key applied first, pair by pair`, () => race(mode, 'later key first', 'none'), 240_000);
+    it(`${PAIRS} pairs, the later keys first, the earlier ${GAP_MS} ms later, the POST slow too`, () =>
+      race(mode, 'later key first', 'none', 'one side, then the other, the POST slow too'), 240_000);
+    it(`${PAIRS} pairs, the lexically earlier key applied first, pair by pair`, () => race(mode, 'earlier key first', 'none'), 240_000);
     it(`${PAIRS} pairs, the operator SIGKILLed mid-race (right after a POST landed) and restarted`, () => race(mode, 'later key first', 'SIGKILL and restart'), 240_000);
     it(`${PAIRS} pairs, two replicas with leader election, the leader SIGKILLed mid-race`, () => race(mode, 'later key first', 'two replicas, leader SIGKILLed'), 240_000);
   });
