@@ -23,7 +23,7 @@ typecheck: deps
 ## make test: typecheck, then every suite (unit, admission, controller, end-to-end, contract) against real
 ## processes. The first run on a machine builds kube-apiserver and etcd (a few minutes) and caches them.
 test: deps typecheck
-	bash test/controlplane/build.sh >/dev/null
+	bash test/controlplane/build.sh kube-controller-manager >/dev/null
 	@mkdir -p .state
 	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.state/vitest.json || status=$$?; \
 	  node scripts/test-summary.ts .state/vitest.json || true; exit $$status
