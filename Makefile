@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
+.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
 
 all: build
 
@@ -30,6 +30,14 @@ test: deps typecheck
 
 test-unit: deps
 	npx vitest run test/unit
+
+## make chaos: the long chaos run (test/e2e/chaos.test.ts): 300 objects with create/delete churn, >=20 SIGKILLs of the
+## operator, cloud 5xx/429/lost responses/hangs/latency and an API server restart, simulator in upstream mode; prints
+## its figures. CHAOS_OBJECTS, CHAOS_KILLS, CHAOS_MODES (upstream,seed), CHAOS_SEED (replay) override.
+chaos: deps
+	bash test/controlplane/build.sh >/dev/null
+	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-300} CHAOS_KILLS=$${CHAOS_KILLS:-20} CHAOS_MODES=$${CHAOS_MODES:-upstream} \
+	  npx vitest run test/e2e/chaos.test.ts
 
 ## make demo: local control plane + cloud simulator + operator, with the examples applied.
 demo: deps
