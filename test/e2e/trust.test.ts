@@ -137,7 +137,10 @@ for (const mode of ['upstream', 'seed'] as const) {
 
         await sleep(1100); // the victim is younger than every squatter
         await vpns.apply(nsVictim, 'vpn', { routerId: router });
-        const v = await vpns.waitReason(nsVictim, 'vpn', 'Active', 30_000);
+        const v = await vpns.waitReason(nsVictim, 'vpn', 'Active', 30_000).catch(async (err: unknown) => {
+          const x = await vpns.get(nsVictim, 'vpn');
+          throw new Error(`${(err as Error).message}: the victim shows ${ready(x)?.reason}: ${ready(x)?.message}`);
+        });
         expect(sim.services().filter((s) => s.router_id === router).map((s) => s.id)).toEqual([v.status!.id]);
 
         // An object created after the owner, whose credentials cannot see the router, learns nothing of it.
