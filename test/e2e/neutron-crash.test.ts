@@ -22,6 +22,7 @@ import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
 
 const LEASE = ['--leader-elect', '--leader-election-namespace', 'default', '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms'];
 const API_TIMEOUT_S = 4;
+const HELD_MS = 3_500;
 
 let cp: ControlPlane;
 let os: LocalOpenStack;
@@ -165,6 +166,46 @@ describe('crash safety against real Neutron (no seed rule to refuse a second POS
       });
       expect(leads(b)).toBe(true);
     } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+
+  it(`two replicas: the leader SIGTERMed while its POST is still on the way (it lands ${HELD_MS} ms later, within api_timeout): one service, Ready`, async () => {
+    // SPEC §3.3 / issue 8: the Lease may be released only after in-flight cloud writes ended or timed out, and an
+    // intent younger than the request timeout is resolved by look-up, never by a new POST.
+    const a = operator([...LEASE, '--shutdown-timeout', '1s']);
+    const leads = (o: OperatorProcess) => o.records().some((r) => r.message === 'became leader; reconciling');
+    await eventually(() => leads(a), 'first replica leads', 30_000);
+    const b = operator(LEASE);
+    const ns = await vpns.namespace('nx');
+    const routerId = await newRouter();
+    let held = false;
+    let stopped: Promise<number | null> | undefined;
+    proxy.setHold(async (x) => {
+      if (held || x.method !== 'POST' || !x.url.startsWith('/v2.0/vpn/vpnservices') || !x.body.includes(routerId)) return;
+      held = true;
+      stopped = a.stop(); // SIGTERM while the POST is on its way
+      await new Promise((r) => setTimeout(r, HELD_MS));
+    });
+    try {
+      await vpns.apply(ns, 'late', { routerId });
+      await eventually(() => held && stopped !== undefined, 'the leader stopping with its POST in flight', 60_000);
+      await stopped;
+      const o = await eventually(async () => {
+        const x = await vpns.get(ns, 'late');
+        return x?.status?.id ? x : undefined;
+      }, 'status.id written by the new leader', 90_000, 250);
+      await new Promise((r) => setTimeout(r, API_TIMEOUT_S * 1000)); // any POST still on its way has landed by now
+      const inNeutron = await neutron.vpnServices.list({ routerId });
+      console.log(`real Neutron, SIGTERM with a POST in flight: ${describeAudit(auditCloud(inNeutron.map((s) => ({ id: s.id, router_id: s.router_id, name: s.name })), [o.status!.id!]))}; POSTs for this router: ${proxy.log.filter((x) => x.method === 'POST' && x.body.includes(routerId)).length}`);
+      expect(inNeutron.map((s) => s.id)).toEqual([o.status!.id]);
+      await os.agentReport(o.status!.id!, 'ACTIVE');
+      await vpns.waitReason(ns, 'late', 'Active', 60_000);
+      await vpns.remove(ns, 'late');
+      await vpns.waitGone(ns, 'late', 60_000);
+      expect(await neutron.vpnServices.list({ routerId })).toEqual([]);
+    } finally {
+      proxy.setHold(null);
       await Promise.all([a.dispose(), b.dispose()]);
     }
   });

@@ -1,7 +1,8 @@
 // A small HTTP proxy of our own on 127.0.0.1, between the operator and a real cloud (Neutron), for the failures
 // the simulator's faults cannot cause on a real cloud: the request is forwarded for real and the real answer comes
 // back, and then a test's hook decides what the client gets: the answer, a dropped connection (a lost response), or
-// nothing at all (a hang, until the client times out). The hook runs after the upstream answered and before
+// nothing at all (a hang, until the client times out); a request can also be held before it is forwarded (it lands
+// late, after the client gave up or died). The hook runs after the upstream answered and before
 // the client is answered, so a test can kill the operator exactly between "the cloud created it" and "the
 // operator learnt it".
 import http from 'node:http';
@@ -20,24 +21,31 @@ export interface ProxiedExchange {
 
 export type ProxyHook = (x: ProxiedExchange) => ProxyVerdict | Promise<ProxyVerdict>;
 
+/** Runs before a request is forwarded; the request reaches upstream only when it resolves (a request that lands late,
+ * even after the client went away). */
+export type HoldHook = (x: { method: string; url: string; body: string }) => void | Promise<void>;
+
 export interface Proxy {
   /** http://127.0.0.1:PORT: use as the endpoint instead of the upstream one. */
   url: string;
   /** Every exchange forwarded so far, with the verdict it got. */
   log: Array<ProxiedExchange & { verdict: ProxyVerdict }>;
   setHook(hook: ProxyHook | null): void;
+  setHold(hold: HoldHook | null): void;
   stop(): Promise<void>;
 }
 
 export async function startProxy(upstream: string): Promise<Proxy> {
   const target = new URL(upstream);
   let hook: ProxyHook | null = null;
+  let hold: HoldHook | null = null;
   const log: Proxy['log'] = [];
   const hanging = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (hold) await Promise.resolve(hold({ method: req.method ?? 'GET', url: req.url ?? '/', body: Buffer.concat(chunks).toString('utf8') })).catch(() => undefined);
       const headers = { ...req.headers, host: target.host };
       delete headers.connection;
       const up = http.request(
@@ -78,6 +86,9 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     log,
     setHook: (h) => {
       hook = h;
+    },
+    setHold: (h) => {
+      hold = h;
     },
     stop: () =>
       new Promise<void>((resolve) => {
