@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
+.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
 
 all: build
 
@@ -23,13 +23,21 @@ typecheck: deps
 ## make test: typecheck, then every suite (unit, admission, controller, end-to-end, contract) against real
 ## processes. The first run on a machine builds kube-apiserver and etcd (a few minutes) and caches them.
 test: deps typecheck
-	bash test/controlplane/build.sh >/dev/null
+	bash test/controlplane/build.sh kube-controller-manager >/dev/null
 	@mkdir -p .state
 	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.state/vitest.json || status=$$?; \
 	  node scripts/test-summary.ts .state/vitest.json || true; exit $$status
 
 test-unit: deps
 	npx vitest run test/unit
+
+## make chaos: the long chaos run (test/e2e/chaos.test.ts): 300 objects with create/delete churn, >=20 SIGKILLs of the
+## operator, cloud 5xx/429/lost responses/hangs/latency and an API server restart, simulator in upstream mode; prints
+## its figures. CHAOS_OBJECTS, CHAOS_KILLS, CHAOS_MODES (upstream,seed), CHAOS_SEED (replay) override.
+chaos: deps
+	bash test/controlplane/build.sh >/dev/null
+	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-300} CHAOS_KILLS=$${CHAOS_KILLS:-20} CHAOS_MODES=$${CHAOS_MODES:-upstream} \
+	  npx vitest run test/e2e/chaos.test.ts
 
 ## make demo: local control plane + cloud simulator + operator, with the examples applied.
 demo: deps

@@ -1,7 +1,10 @@
-// A real kube-apiserver + etcd for people: node scripts/controlplane.ts up|down|status
+// A real kube-apiserver + etcd for people: node scripts/controlplane.ts up [--controller-manager]|down|status
 //
-//   up      starts one in the background (or reuses the running one); the last line of stdout is the admin
-//           kubeconfig path, e.g. `export KUBECONFIG=$(node scripts/controlplane.ts up | tail -n1)`
+//   up      starts one in the background (or reuses the running one) and installs (or updates) the CRDs of crds/;
+//           the last line of stdout is the admin kubeconfig path, e.g.
+//           `export KUBECONFIG=$(node scripts/controlplane.ts up | tail -n1)`. --controller-manager (or
+//           VPNAAS_CONTROLLER_MANAGER=1) also runs kube-controller-manager (namespace deletion, garbage collection,
+//           ServiceAccounts; built on first use)
 //   down    stops the processes `up` started (PIDs from the state folder, verified in /proc) and removes the state
 //   status  says whether it runs; exit code 0 if it runs and answers /readyz, 3 if not
 //
@@ -9,9 +12,11 @@
 // .state/controlplane in the repository. Binaries: KUBE_APISERVER_BIN / ETCD_BIN, else test/controlplane/build.sh.
 import fs from 'node:fs';
 import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { fileURLToPath } from 'node:url';
 import {
   controlPlaneStatus,
+  installCrds,
   readControlPlaneState,
   startControlPlane,
   stopControlPlaneAt,
@@ -61,28 +66,47 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function up(): Promise<number> {
+async function crds(kubeconfigPath: string): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const names = await installCrds(kc);
+  say(`CRDs installed from crds/: ${names.join(', ')}`);
+}
+
+async function up(args: string[]): Promise<number> {
+  const env = process.env.VPNAAS_CONTROLLER_MANAGER ?? '';
+  const controllerManager = args.includes('--controller-manager') || ['1', 'true', 'yes'].includes(env.toLowerCase());
+  const unknown = args.filter((a) => a !== '--controller-manager');
+  if (unknown.length > 0) throw new UsageError(`unknown argument ${unknown[0]}`);
   return withLock(async () => {
     const status = await controlPlaneStatus(dir);
-    if (status.running && status.state !== undefined) {
+    const hasKcm = status.state?.kubeControllerManager !== undefined;
+    if (status.running && status.state !== undefined && (hasKcm || !controllerManager)) {
       const s = status.state;
-      say(`already running at ${s.server} (etcd pid ${s.etcd.pid}, kube-apiserver pid ${s.kubeApiserver.pid})`);
+      say(`already running at ${s.server} (${pidList(s)})`);
+      await crds(s.kubeconfigPath);
       process.stdout.write(`${s.kubeconfigPath}\n`);
       return 0;
     }
     if (status.state !== undefined || fs.existsSync(dir)) {
-      say(`cleaning up a previous control plane (${status.detail})`);
+      say(`cleaning up a previous control plane (${status.running ? 'restarting it with kube-controller-manager' : status.detail})`);
       await stopControlPlaneAt(dir);
     }
-    const cp = await startControlPlane({ dir, keepDir: true, detached: true });
-    say(
-      `up in ${(cp.startupMs / 1000).toFixed(1)} s at ${cp.server} ` +
-        `(etcd pid ${cp.pids.etcd}, kube-apiserver pid ${cp.pids.kubeApiserver}; logs in ${dir})`,
-    );
+    const cp = await startControlPlane({ dir, keepDir: true, detached: true, controllerManager });
+    const state = readControlPlaneState(dir);
+    say(`up in ${(cp.startupMs / 1000).toFixed(1)} s at ${cp.server} (${state ? pidList(state) : ''}; logs in ${dir})`);
+    await crds(cp.kubeconfigPath);
     process.stdout.write(`${cp.kubeconfigPath}\n`);
     return 0;
   });
 }
+
+function pidList(s: NonNullable<ReturnType<typeof readControlPlaneState>>): string {
+  const kcm = s.kubeControllerManager ? `, kube-controller-manager pid ${s.kubeControllerManager.pid}` : '';
+  return `etcd pid ${s.etcd.pid}, kube-apiserver pid ${s.kubeApiserver.pid}${kcm}`;
+}
+
+class UsageError extends Error {}
 
 async function down(): Promise<number> {
   return withLock(async () => {
@@ -98,26 +122,29 @@ async function status(): Promise<number> {
   const st = await controlPlaneStatus(dir);
   if (st.running && st.state !== undefined) {
     const s = st.state;
-    process.stdout.write(
-      `running: ${s.server} etcd pid ${s.etcd.pid} kube-apiserver pid ${s.kubeApiserver.pid}\n` +
-        `kubeconfig: ${s.kubeconfigPath}\n`,
-    );
+    process.stdout.write(`running: ${s.server} ${pidList(s).replaceAll(',', '')}\nkubeconfig: ${s.kubeconfigPath}\n`);
     return 0;
   }
   process.stdout.write(`not running: ${st.detail}\n`);
   return 3;
 }
 
-const commands: Record<string, () => Promise<number>> = { up, down, status };
+const usage = 'usage: node scripts/controlplane.ts up [--controller-manager] | down | status\n';
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  up,
+  down: async (args) => (args.length > 0 ? Promise.reject(new UsageError('down takes no arguments')) : down()),
+  status: async (args) => (args.length > 0 ? Promise.reject(new UsageError('status takes no arguments')) : status()),
+};
 const command = commands[process.argv[2] ?? ''];
-if (command === undefined || process.argv.length > 3) {
-  process.stderr.write('usage: node scripts/controlplane.ts up|down|status\n');
+if (command === undefined) {
+  process.stderr.write(usage);
   process.exitCode = 2;
 } else {
   try {
-    process.exitCode = await command();
+    process.exitCode = await command(process.argv.slice(3));
   } catch (err) {
     process.stderr.write(`controlplane: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    if (err instanceof UsageError) process.stderr.write(usage);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   }
 }

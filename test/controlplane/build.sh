@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go modules pinned in this folder's go.mod and caches the binaries
-# outside the repository, keyed by version. Prints the folder that holds them.
-# KUBE_APISERVER_BIN / ETCD_BIN: use binaries you already have instead (nothing is built then).
+# Builds Kubernetes components from the Go modules pinned in this folder's go.mod and caches the binaries outside
+# the repository, keyed by version. Prints the folder that holds them (last line of stdout).
+#
+#   build.sh                      kube-apiserver and etcd (what every control plane test needs)
+#   build.sh COMPONENT...         those too, plus the named ones, e.g. `build.sh kube-controller-manager`
+#   build.sh --node               the components of a node as well: kube-controller-manager kube-scheduler
+#                                 kube-proxy kubelet kubectl (make cluster-up)
+#
+# KUBE_APISERVER_BIN / ETCD_BIN: use binaries you already have instead (nothing is built for those then).
+# One build at a time per machine (a lock in the cache folder): a second caller waits and then finds the binaries.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$here/go.mod")
 ETCD_VERSION=$(awk '$1=="go.etcd.io/etcd/server/v3" {print $2}' "$here/go.mod")
 cache=${VPNAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-operator}
 out="$cache/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
-mkdir -p "$out"
-# One build at a time per machine: a second caller waits for the first and then finds the binaries.
-exec 9>"$out/.lock"
-flock 9
 
 log() { echo "controlplane: $*" >&2; }
+
+node=(kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
+extra=()
+for arg in "$@"; do
+  case $arg in
+    --node) extra+=("${node[@]}") ;;
+    kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubectl) extra+=("$arg") ;;
+    *) log "unknown component '$arg' (known: --node ${node[*]})"; exit 2 ;;
+  esac
+done
+
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
 
 build() { # name package ldflags
   local name=$1 pkg=$2 ldflags=$3
   if [ -x "$out/$name" ]; then return; fi
   command -v go >/dev/null || { log "Go is needed to build $name (or set KUBE_APISERVER_BIN / ETCD_BIN)"; exit 1; }
-  log "building $name from $pkg (first run on this machine: several minutes)"
+  log "building $name from $pkg (first run on this machine: up to several minutes)"
   local t0=$SECONDS
   (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$pkg")
   mv "$out/$name.tmp" "$out/$name"
@@ -31,4 +48,5 @@ vpkg=k8s.io/component-base/version
 kflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 [ -n "${KUBE_APISERVER_BIN:-}" ] || build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kflags"
 [ -n "${ETCD_BIN:-}" ] || build etcd go.etcd.io/etcd/server/v3 "-s -w"
+for name in "${extra[@]}"; do build "$name" "k8s.io/kubernetes/cmd/$name" "$kflags"; done
 echo "$out"

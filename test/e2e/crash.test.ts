@@ -1,4 +1,5 @@
-// Crash safety and frugality, end to end: the operator killed right after the cloud accepted a POST; the number of
+// Crash safety and frugality, end to end: the operator killed right after the cloud accepted a POST (in the
+// simulator's upstream mode, where nothing refuses a second service on the router, and in seed mode); the number of
 // Kubernetes writes from apply to ACTIVE; zero writes in a steady state.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { OperatorProcess, eventually } from '../support/operator.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
 import { VpnService } from '../../src/api/vpnservice.ts';
 import { createInformer } from '../../src/controller/informer.ts';
+import { CreationLog, auditCloud, describeAudit } from '../support/audit.ts';
 
 let cp: ControlPlane;
 let sim: Simulator;
@@ -22,8 +24,8 @@ afterAll(async () => {
   await Promise.all([cp?.stop(), sim?.stop()]);
 });
 
-function operator(args: string[] = []): OperatorProcess {
-  return new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim', args }).start();
+function operator(args: string[] = [], cloud: Simulator = sim): OperatorProcess {
+  return new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: cloud.cloudsYaml('sim'), cloudName: 'sim', args }).start();
 }
 
 async function namespace(): Promise<string> {
@@ -69,37 +71,54 @@ function versionCounter(ns: string) {
   };
 }
 
-describe('crash safety', () => {
-  it('killed right after the cloud accepted the POST, then restarted: exactly one cloud service', async () => {
-    const ns = await namespace();
-    const router = randomUUID();
-    sim.addRouter({ id: router, gatewayV4: '198.51.100.7' });
-    const op = operator();
-    let killed = false;
-    sim.onCreate(async (svc) => {
-      if (svc.router_id !== router || killed) return;
-      killed = true;
-      await op.kill(); // the operator dies before it sees the 201
+for (const mode of ['upstream', 'seed'] as const) {
+  describe(`crash safety, simulator in ${mode} mode`, () => {
+    let cloud: Simulator;
+    beforeAll(async () => {
+      cloud = await startSimulator({ activeDelayMs: 1000, seedRules: mode === 'seed' });
     });
-    try {
-      await apply(ns, 'crashy', router);
-      await eventually(() => killed, 'the operator killed after the POST');
-      expect(sim.services().filter((s) => s.router_id === router)).toHaveLength(1);
-      const again = operator();
+    afterAll(async () => {
+      await cloud?.stop();
+    });
+
+    it('killed right after the cloud accepted the POST, then restarted: exactly one cloud service; deleted: none left', async () => {
+      const ns = await namespace();
+      const router = randomUUID();
+      cloud.addRouter({ id: router, gatewayV4: '198.51.100.7' });
+      const log = new CreationLog(cloud, [router]);
+      const op = operator([], cloud);
+      let killed = false;
+      log.onEach(async () => {
+        if (killed) return;
+        killed = true;
+        await op.kill(); // the operator dies before it sees the 201
+      });
       try {
-        const o = await eventually(async () => (await list(ns)).find((x) => isActive(x)), 'ACTIVE after restart', 60_000);
-        const svcs = sim.services().filter((s) => s.router_id === router);
-        expect(svcs).toHaveLength(1);
-        expect(o.status?.id).toBe(svcs[0]!.id);
+        await apply(ns, 'crashy', router);
+        await eventually(() => killed, 'the operator killed after the POST');
+        expect(cloud.services().filter((s) => s.router_id === router)).toHaveLength(1);
+        const again = operator([], cloud);
+        try {
+          const o = await eventually(async () => (await list(ns)).find((x) => isActive(x)), 'ACTIVE after restart', 60_000);
+          const svcs = cloud.services().filter((s) => s.router_id === router);
+          const audit = auditCloud(svcs, [o.status!.id!]);
+          console.log(`crash after POST [${mode}]: ${log.creations.length} creates; ${describeAudit(audit)}`);
+          expect(log.doubles()).toEqual([]);
+          expect(svcs).toHaveLength(1);
+          expect(o.status?.id).toBe(svcs[0]!.id);
+          await kube.request('DELETE', `/apis/vpnaas.dev/v1alpha1/namespaces/${ns}/vpnservices/crashy`);
+          await eventually(async () => (await list(ns)).length === 0, 'object gone', 60_000);
+          expect(cloud.services().filter((s) => s.router_id === router)).toEqual([]);
+        } finally {
+          await again.dispose();
+        }
       } finally {
-        await again.dispose();
+        log.stop();
+        await op.dispose();
       }
-    } finally {
-      sim.onCreate(null);
-      await op.dispose();
-    }
+    });
   });
-});
+}
 
 describe('frugal with the API server', () => {
   it('at most 3 writes per object from apply to ACTIVE, and zero writes over several resync periods once settled', async () => {

@@ -1,6 +1,7 @@
 // A real Kubernetes control plane (etcd + kube-apiserver, built by test/controlplane/build.sh) on loopback, for
 // test suites (startControlPlane) and for people (scripts/controlplane.ts, which runs it detached and finds it
-// again through the state file in its folder).
+// again through the state file in its folder). With `controllerManager: true` the real kube-controller-manager
+// runs against it too (namespace deletion, garbage collection, ServiceAccounts and their tokens, aggregated roles).
 //
 // Per start: fresh certificates (openssl CLI), free loopback ports, etcd data in the folder. Processes started
 // for a test are tied to the test process three ways: they stay in its process group, they are started through
@@ -15,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { z } from 'zod';
 
@@ -26,13 +27,13 @@ export interface ControlPlane {
   kubeconfigPath: string; // admin kubeconfig (client cert with O=system:masters), file on disk
   kubeConfig: KubeConfig; // loaded from kubeconfigPath
   dir: string; // holds certs, etcd data, logs, state.json
-  /** PIDs of the two processes. */
-  pids: { etcd: number; kubeApiserver: number };
+  /** PIDs of the processes (kubeControllerManager only with the controllerManager option). */
+  pids: { etcd: number; kubeApiserver: number; kubeControllerManager?: number };
   /** Wall time of startControlPlane, from call to ready (ms). */
   startupMs: number;
   /**
    * kubeconfig (path) for a ServiceAccount, with a token obtained through the TokenRequest API. The namespace and
-   * the ServiceAccount are created if missing (nothing else creates them: no kube-controller-manager here).
+   * the ServiceAccount are created if missing (without kube-controller-manager nothing else creates them).
    */
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /** Stops kube-apiserver (SIGTERM) and starts it again on the same port against the same etcd: cuts every watch. */
@@ -48,9 +49,21 @@ export interface StartOptions {
   keepDir?: boolean;
   /** Start the processes in their own session, not tied to this process (for the CLI). Default false. */
   detached?: boolean;
-  /** How long to wait for /readyz. Default 90 s (two shared cores). */
+  /** How long to wait for /readyz (and kube-controller-manager's /healthz). Default 90 s (two shared cores). */
   readyTimeoutMs?: number;
+  /**
+   * Also run the real kube-controller-manager (built by test/controlplane/build.sh on first use, cached) with the
+   * controllers in CONTROLLERS, each under its own ServiceAccount as in a kubeadm cluster. Default false.
+   */
+  controllerManager?: boolean;
 }
+
+/**
+ * The kube-controller-manager controllers the controllerManager option runs: namespace deletion (with everything
+ * in the namespace), owner-reference garbage collection, the `default` ServiceAccount of every namespace and
+ * legacy token Secrets, and the aggregated `admin` / `edit` / `view` roles. Not the ones that need nodes.
+ */
+export const CONTROLLERS = ['namespace', 'garbagecollector', 'serviceaccount', 'serviceaccount-token', 'clusterrole-aggregation'] as const;
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const STOP_GRACE_MS = 5_000;
@@ -59,25 +72,40 @@ const START_ATTEMPTS = 4;
 // ---------------------------------------------------------------------------------------------------------------
 // Binaries
 
-export function controlPlaneBinaries(): { kubeApiserver: string; etcd: string } {
+export interface ControlPlaneBinaries {
+  kubeApiserver: string;
+  etcd: string;
+  kubeControllerManager?: string;
+}
+
+/**
+ * The binaries: KUBE_APISERVER_BIN / ETCD_BIN / KUBE_CONTROLLER_MANAGER_BIN, else what test/controlplane/build.sh
+ * builds or finds in its cache. kube-controller-manager only when asked for.
+ */
+export function controlPlaneBinaries(opts: { controllerManager?: boolean } = {}): ControlPlaneBinaries {
   let kubeApiserver = process.env.KUBE_APISERVER_BIN || undefined;
   let etcd = process.env.ETCD_BIN || undefined;
-  if (kubeApiserver === undefined || etcd === undefined) {
+  let kubeControllerManager = opts.controllerManager ? process.env.KUBE_CONTROLLER_MANAGER_BIN || undefined : undefined;
+  const needKcm = opts.controllerManager === true && kubeControllerManager === undefined;
+  if (kubeApiserver === undefined || etcd === undefined || needKcm) {
     // build.sh builds (or finds in its cache) what the environment does not name, and prints the folder.
     const script = path.join(repoRoot, 'test/controlplane/build.sh');
-    const out = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = needKcm ? [script, 'kube-controller-manager'] : [script];
+    const out = execFileSync('bash', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     const dir = out.trim().split('\n').at(-1) ?? '';
     kubeApiserver ??= path.join(dir, 'kube-apiserver');
     etcd ??= path.join(dir, 'etcd');
+    if (needKcm) kubeControllerManager = path.join(dir, 'kube-controller-manager');
   }
-  for (const bin of [kubeApiserver, etcd]) {
+  for (const bin of [kubeApiserver, etcd, kubeControllerManager]) {
+    if (bin === undefined) continue;
     try {
       fs.accessSync(bin, fs.constants.X_OK);
     } catch {
       throw new Error(`control plane binary ${bin} is missing or not executable (see test/controlplane/build.sh)`);
     }
   }
-  return { kubeApiserver, etcd };
+  return kubeControllerManager === undefined ? { kubeApiserver, etcd } : { kubeApiserver, etcd, kubeControllerManager };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -91,6 +119,7 @@ const stateSchema = z.object({
   kubeconfigPath: z.string(),
   etcd: procStateSchema.extend({ clientUrl: z.string() }),
   kubeApiserver: procStateSchema,
+  kubeControllerManager: procStateSchema.optional(),
   detached: z.boolean(),
   startedAt: z.string(),
   startupMs: z.number().optional(),
@@ -303,6 +332,8 @@ interface Pki {
   serverKey: string;
   adminCert: string;
   adminKey: string;
+  kcmCert: string;
+  kcmKey: string;
   saKey: string;
   saPub: string;
 }
@@ -337,7 +368,10 @@ async function openssl(args: string[]): Promise<void> {
   }
 }
 
-/** CA, serving cert (127.0.0.1/localhost), admin client cert (CN=admin, O=system:masters), RSA service account key. */
+/**
+ * CA, serving cert (127.0.0.1/localhost), admin client cert (CN=admin, O=system:masters), kube-controller-manager's
+ * client cert, RSA service account key.
+ */
 async function generatePki(dir: string): Promise<Pki> {
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const f = (name: string): string => path.join(dir, name);
@@ -348,6 +382,8 @@ async function generatePki(dir: string): Promise<Pki> {
     serverKey: f('server.key'),
     adminCert: f('admin.crt'),
     adminKey: f('admin.key'),
+    kcmCert: f('kube-controller-manager.crt'),
+    kcmKey: f('kube-controller-manager.key'),
     saKey: f('sa.key'),
     saPub: f('sa.pub'),
   };
@@ -366,6 +402,9 @@ async function generatePki(dir: string): Promise<Pki> {
   await Promise.all([
     leaf('/CN=kube-apiserver', 'server_ext', pki.serverKey, pki.serverCert),
     leaf('/O=system:masters/CN=admin', 'client_ext', pki.adminKey, pki.adminCert),
+    // The identity kubeadm gives it: the bootstrap RBAC binds system:kube-controller-manager to what it needs to
+    // create each controller's ServiceAccount and token (--use-service-account-credentials).
+    leaf('/CN=system:kube-controller-manager', 'client_ext', pki.kcmKey, pki.kcmCert),
     saKeyDone,
   ]);
   return pki;
@@ -524,9 +563,80 @@ function apiserverArgs(pki: Pki, etcdClientPort: number, port: number): string[]
   ];
 }
 
+function controllerManagerArgs(dir: string, pki: Pki, kubeconfigPath: string, port: number): string[] {
+  return [
+    `--kubeconfig=${kubeconfigPath}`,
+    `--authentication-kubeconfig=${kubeconfigPath}`,
+    `--authorization-kubeconfig=${kubeconfigPath}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    // Serves /healthz with the API server's certificate (SAN 127.0.0.1), so the readiness check verifies TLS.
+    `--tls-cert-file=${pki.serverCert}`,
+    `--tls-private-key-file=${pki.serverKey}`,
+    `--cert-dir=${path.join(dir, 'kube-controller-manager')}`,
+    `--client-ca-file=${pki.caCert}`,
+    '--leader-elect=false',
+    '--use-service-account-credentials=true',
+    `--service-account-private-key-file=${pki.saKey}`,
+    `--root-ca-file=${pki.caCert}`,
+    `--controllers=${CONTROLLERS.join(',')}`,
+    '--profiling=false',
+  ];
+}
+
+/**
+ * Starts kube-controller-manager against a ready API server and waits for its /healthz. Picks its port again when
+ * another process took it between picking and binding.
+ */
+async function startControllerManager(
+  dir: string,
+  pki: Pki,
+  bin: string,
+  server: string,
+  tls: TlsClient,
+  detached: boolean,
+  readyTimeoutMs: number,
+): Promise<ChildProc> {
+  const kubeconfigPath = path.join(dir, 'kube-controller-manager.kubeconfig');
+  const cert = fs.readFileSync(pki.kcmCert, 'utf8');
+  const key = fs.readFileSync(pki.kcmKey, 'utf8');
+  await fsp.writeFile(
+    kubeconfigPath,
+    kubeconfigText(server, tls.ca, 'kube-controller-manager', { 'client-certificate-data': b64(cert), 'client-key-data': b64(key) }),
+    { mode: 0o600 },
+  );
+  const logPath = path.join(dir, 'kube-controller-manager.log');
+  for (let attempt = 1; ; attempt++) {
+    const [port] = (await freePorts(1)) as [number];
+    const kcm = await spawnProc('kube-controller-manager', bin, controllerManagerArgs(dir, pki, kubeconfigPath, port), logPath, detached);
+    const deadline = Date.now() + readyTimeoutMs;
+    for (;;) {
+      if (!kcm.running()) {
+        const log = fs.readFileSync(logPath, 'utf8');
+        if (/address already in use/i.test(log) && attempt < START_ATTEMPTS) break;
+        throw new Error(
+          `kube-controller-manager exited during start-up (${kcm.exitDescription()})\n  log (${logPath}):\n${logTail(logPath)}`,
+        );
+      }
+      const res = await httpsGet(`https://127.0.0.1:${port}`, '/healthz', tls).catch(() => undefined);
+      if (res?.status === 200) return kcm;
+      if (Date.now() > deadline) {
+        await killNow([kcm]);
+        const last = res === undefined ? 'no answer' : `HTTP ${res.status} ${res.body.slice(0, 300)}`;
+        throw new Error(
+          `kube-controller-manager not healthy after ${readyTimeoutMs} ms (GET /healthz: ${last})\n  log (${logPath}):\n${logTail(logPath)}`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+}
+
 interface Running {
   etcd: ChildProc;
   apiserver: ChildProc;
+  /** With the controllerManager option. */
+  kcm?: ChildProc;
   server: string;
   etcdClientUrl: string;
   /** Starts kube-apiserver again with the same flags and port (after it was stopped). */
@@ -536,7 +646,7 @@ interface Running {
 async function startOnce(
   dir: string,
   pki: Pki,
-  bins: { kubeApiserver: string; etcd: string },
+  bins: ControlPlaneBinaries,
   tls: TlsClient,
   detached: boolean,
   readyTimeoutMs: number,
@@ -607,7 +717,7 @@ async function startOnce(
 
 export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
   const t0 = performance.now();
-  const bins = controlPlaneBinaries();
+  const bins = controlPlaneBinaries({ controllerManager: opts.controllerManager ?? false });
   const detached = opts.detached ?? false;
   const keepDir = opts.keepDir ?? false;
   const dir = opts.dir !== undefined ? path.resolve(opts.dir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'vpnaas-cp-'));
@@ -642,6 +752,17 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     );
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
+    if (bins.kubeControllerManager !== undefined) {
+      const bin = bins.kubeControllerManager;
+      try {
+        running.kcm = await startControllerManager(dir, pki, bin, running.server, tls, detached, opts.readyTimeoutMs ?? 90_000);
+      } catch (err) {
+        await killNow([running.apiserver, running.etcd]);
+        throw err;
+      }
+      const st = readControlPlaneState(dir);
+      if (st !== undefined) writeState({ ...st, kubeControllerManager: { pid: running.kcm.pid, bin } });
+    }
     const startupMs = Math.round(performance.now() - t0);
     const state = readControlPlaneState(dir);
     if (state !== undefined) writeState({ ...state, startupMs });
@@ -669,7 +790,11 @@ function makeControlPlane(
     kubeconfigPath,
     kubeConfig,
     dir,
-    pids: { etcd: running.etcd.pid, kubeApiserver: running.apiserver.pid },
+    pids: {
+      etcd: running.etcd.pid,
+      kubeApiserver: running.apiserver.pid,
+      ...(running.kcm === undefined ? {} : { kubeControllerManager: running.kcm.pid }),
+    },
     startupMs,
 
     async serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {
@@ -702,7 +827,8 @@ function makeControlPlane(
 
     stop(): Promise<void> {
       stopping ??= (async () => {
-        // kube-apiserver first (it drains against a live etcd), then etcd.
+        // kube-controller-manager first, then kube-apiserver (it drains against a live etcd), then etcd.
+        if (running.kcm !== undefined) await terminate(running.kcm);
         await terminate(running.apiserver);
         await terminate(running.etcd);
         if (!keepDir) await fsp.rm(dir, { recursive: true, force: true });
@@ -715,8 +841,11 @@ function makeControlPlane(
 // ---------------------------------------------------------------------------------------------------------------
 // For a process that did not start it (the CLI): status and stop by the PIDs in the state file.
 
+/** In stop order. */
 function procsFromState(state: ControlPlaneState): Proc[] {
+  const kcm = state.kubeControllerManager;
   return [
+    ...(kcm === undefined ? [] : [new PidProc('kube-controller-manager', kcm.pid, kcm.bin, state.dir)]),
     new PidProc('kube-apiserver', state.kubeApiserver.pid, state.kubeApiserver.bin, state.dir),
     new PidProc('etcd', state.etcd.pid, state.etcd.bin, state.dir),
   ];
@@ -763,4 +892,75 @@ export async function stopControlPlaneAt(dir: string, opts: { keepDir?: boolean 
   }
   if (!opts.keepDir) await fsp.rm(dir, { recursive: true, force: true });
   return stopped;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CRDs
+
+const crdDocSchema = z.object({
+  apiVersion: z.literal('apiextensions.k8s.io/v1'),
+  kind: z.literal('CustomResourceDefinition'),
+  metadata: z.object({ name: z.string().min(1) }).loose(),
+}).loose();
+
+/** Every CustomResourceDefinition in the YAML files of dir (default: the repository's crds/), in file order. */
+export function readCrds(dir = path.join(repoRoot, 'crds')): V1CustomResourceDefinition[] {
+  const crds: V1CustomResourceDefinition[] = [];
+  for (const file of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, file), 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${path.join(dir, file)}: ${doc.errors[0]?.message}`);
+      const obj: unknown = doc.toJS();
+      if (typeof obj !== 'object' || obj === null || (obj as { kind?: unknown }).kind !== 'CustomResourceDefinition') continue;
+      const parsed = crdDocSchema.safeParse(obj);
+      if (!parsed.success) throw new Error(`${path.join(dir, file)}: not a valid CRD: ${parsed.error.message}`);
+      crds.push(obj as V1CustomResourceDefinition);
+    }
+  }
+  return crds;
+}
+
+/**
+ * Creates or updates every CRD of crds/ and waits until each is Established and served. Returns their names.
+ */
+export async function installCrds(kubeConfig: KubeConfig, opts: { dir?: string; timeoutMs?: number } = {}): Promise<string[]> {
+  const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
+  const crds = readCrds(opts.dir);
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? '';
+    try {
+      await api.createCustomResourceDefinition({ body: crd });
+    } catch (err) {
+      if (apiStatusCode(err) !== 409) throw err;
+      const cur = await api.readCustomResourceDefinition({ name });
+      await api.replaceCustomResourceDefinition({
+        name,
+        body: { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+      });
+    }
+  }
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? '';
+    for (;;) {
+      const got = await api.readCustomResourceDefinition({ name });
+      const established = got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      const accepted = got.status?.acceptedNames?.plural === crd.spec.names.plural;
+      if (established && accepted) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${opts.timeoutMs ?? 30_000} ms`);
+      await sleep(100);
+    }
+    // Served a moment after Established: wait until a LIST of it answers.
+    const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]?.name ?? '';
+    const objects = kubeConfig.makeApiClient(CustomObjectsApi);
+    for (;;) {
+      try {
+        await objects.listClusterCustomObject({ group: crd.spec.group, version, plural: crd.spec.names.plural, limit: 1 });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`CRD ${name} not served after ${opts.timeoutMs ?? 30_000} ms: ${String(err)}`);
+        await sleep(100);
+      }
+    }
+  }
+  return crds.map((c) => c.metadata?.name ?? '');
 }
