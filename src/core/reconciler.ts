@@ -65,7 +65,7 @@ export const DEFAULT_CONFIG: ReconcilerConfig = {
   staleAfterMs: 30 * 60_000,
   claimMarginMs: 1_000,
   claimGraceMs: 30_000,
-  intentFreshMs: 10_000,
+  intentFreshMs: 5_000,
 };
 
 /** How often an object stalled on credentials from a Secret looks at the Secret again. */
@@ -800,7 +800,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   private timing(cloud: CloudHandle): Timing {
-    return { intentFreshMs: this.cfg.intentFreshMs, cloudTimeoutMs: this.clouds.timeoutMs(cloud), marginMs: 5_000 };
+    return { intentFreshMs: this.cfg.intentFreshMs, cloudTimeoutMs: this.clouds.timeoutMs(cloud), marginMs: 3_000 };
   }
 
   /** The other object whose status names this cloud resource, if any (by key, as it may be shown to `to`). */
