@@ -156,7 +156,7 @@ export class CloudResolverImpl implements CloudResolver {
   }
 
   timeoutMs(cloud: CloudHandle): number {
-    return cloud.cloud.timeoutMs;
+    return cloud.cloud.maxRequestMs;
   }
 
   async guard(obj: ManagedObject): Promise<void> {

@@ -89,7 +89,7 @@ export interface CloudResolver {
   guard(obj: ManagedObject): Promise<void>;
   /** Lifts the guard (after the object's cloud cleanup). Idempotent. */
   unguard(obj: ManagedObject): Promise<void>;
-  /** The request timeout of a cloud (a POST may land this long after it was sent). */
+  /** The longest a request to this cloud can take from the call to its end (a POST may land until then). */
   timeoutMs(cloud: CloudHandle): number;
 }
 
