@@ -53,7 +53,8 @@ describe('a hanging cloud and a healthy one', () => {
   let okCloud: Cloud;
   let skew = 0;
   const events: RequestEvent[] = [];
-  const gate = { maxInFlight: 4, failureThreshold: 3, coolDownMs: 60_000 };
+  // Waiters may wait longer than a request: the queued ones are failed by the opened gate, not by their own wait.
+  const gate = { maxInFlight: 4, failureThreshold: 3, coolDownMs: 60_000, queueTimeoutMs: 4_000 };
 
   beforeAll(async () => {
     [hanging, healthy] = await Promise.all([sim(), sim()]);

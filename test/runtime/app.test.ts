@@ -178,7 +178,7 @@ describe('flags', () => {
       const op = operator(['--metrics-port', v]);
       await eventually(() => op.output().includes('--metrics-port:'), `refusal of ${v}`, 30_000);
       expect(op.output()).toContain('--metrics-port: a port number (0-65535), or -1 to disable the server');
-      expect(await op.stop()).toBe(2);
+      expect(await op.exited()).toBe(2);
     }
   });
 });
