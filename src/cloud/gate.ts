@@ -12,7 +12,7 @@
 import { CloudError } from './errors.ts';
 
 export interface CloudGateOptions {
-  /** Requests in flight at once (default 4). */
+  /** Requests in flight at once (default 8, the default number of workers). */
   maxInFlight?: number;
   /** Requests waiting for a slot (default 256); more fail at once. */
   maxQueued?: number;
@@ -26,7 +26,7 @@ export interface CloudGateOptions {
 }
 
 export const DEFAULT_GATE: Required<Omit<CloudGateOptions, 'queueTimeoutMs'>> = {
-  maxInFlight: 4,
+  maxInFlight: 8,
   maxQueued: 256,
   failureThreshold: 3,
   coolDownMs: 15_000,

@@ -34,6 +34,8 @@ export interface ExclusivePolicy<O extends ManagedObject, R extends CloudResourc
    * see it is not a claimant and blocks nobody. Returns undefined when visible, else what to tell the user.
    */
   visible(cloud: CloudHandle, obj: O): Promise<Outcome | undefined>;
+  /** The same verdict from a refused create (e.g. 404 RouterNotFound): the outcome to show, or undefined. */
+  refusedAsInvisible(obj: O, err: unknown): Outcome | undefined;
 }
 
 export interface ResourceAdapter<O extends ManagedObject, R extends CloudResource, P> {

@@ -294,7 +294,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       // Not a claimant yet: wait for the creation second to be over, then check that the scope is usable at all.
       const gate = claimGateAt(Date.parse(obj.metadata.creationTimestamp), this.cfg.claimMarginMs);
       if (this.now() < gate) return { requeueAfterMs: gate - this.now() };
-      const invisible = await ex.visible(cloud, obj);
+      // Only when others are on the scope does it matter now (an object that cannot use the scope must block
+      // nobody): alone, the create itself proves it (a refusal as "not found" is handled like this check).
+      const others = [...this.source.onScope(scope)].some((o) => objectKey(o) !== ctx.key);
+      const invisible = others ? await ex.visible(cloud, obj) : undefined;
       if (invisible) {
         await this.show(ctx, undefined, invisible);
         return { requeueAfterMs: this.slowRetry(obj) };
@@ -525,6 +528,14 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
     } catch (err) {
       if (err instanceof CloudError && err.status !== 0) this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
+      const invisible = ex?.refusedAsInvisible(ctx.obj, err);
+      if (invisible) {
+        // The credentials cannot see the scope: no claimant; nothing was created, so the intent goes at once.
+        await this.patchMeta(ctx, { annotations: { [CREATE_INTENT_ANNOTATION]: null } });
+        this.posts.delete(uid);
+        this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud });
+        return { result: await this.showResult(ctx, invisible, this.slowRetry(ctx.obj)) };
+      }
       if (classify(err) === 'conflict' && ex) {
         // The seed cloud refuses a second service on a router: someone else's service appeared meanwhile.
         return {

@@ -88,7 +88,7 @@ describe('against real Neutron', () => {
     const o = await waitReason(ns, 'missing', 'RouterNotFound');
     expect(o.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
     expect(ready(o)?.message).toContain(`no router ${missing}`);
-    // It is no claimant: no create intent, no finalizer (it made no cloud write).
+    // It is no claimant: no create intent is left on it.
     expect(o.metadata.annotations?.['vpnaas.dev/create-intent']).toBeUndefined();
   });
 

@@ -1,7 +1,7 @@
 // The VpnService adapter: everything the core needs to know about Neutron VPN services, and nothing else. One VPN
 // service per VPC (router) is its exclusive policy: the scope is the router id, compared in lower case.
 import { cloudName, type VpnService, type VpnServiceStatus } from '../../api/vpnservice.ts';
-import { classify } from '../../cloud/errors.ts';
+import { CloudError, classify } from '../../cloud/errors.ts';
 import type { UpdateVpnServiceRequest, VpnService as CloudVpn } from '../../cloud/vpnservices.ts';
 import type { ResourceAdapter } from '../../core/adapter.ts';
 import { canonicalScope } from '../../core/claims.ts';
@@ -67,6 +67,13 @@ export function outcomeOfCloudStatus(svc: CloudVpn): Outcome {
           : `The cloud reports VPN service ${svc.id} with status ${svc.status}; waiting for ACTIVE.`,
       };
   }
+}
+
+function routerNotFound(obj: VpnService): Outcome {
+  return {
+    reason: 'RouterNotFound',
+    message: `The cloud has no router ${obj.spec.routerId} that these credentials can see. Check spec.routerId and that the credentials belong to the router's project; the operator looks again every few minutes and when the credentials change.`,
+  };
 }
 
 async function getService(cloud: CloudHandle, id: string): Promise<CloudVpn | undefined> {
@@ -141,11 +148,10 @@ export const vpnServiceAdapter: ResourceAdapter<VpnService, CloudVpn, UpdateVpnS
     scopeOfResource: (r) => canonicalScope(r.router_id),
     async visible(cloud, obj) {
       const router = await cloud.cloud.routers.get(canonicalScope(obj.spec.routerId));
-      if (router) return undefined;
-      return {
-        reason: 'RouterNotFound',
-        message: `The cloud has no router ${obj.spec.routerId} that these credentials can see. Check spec.routerId and that the credentials belong to the router's project; the operator looks again every few minutes and when the credentials change.`,
-      };
+      return router ? undefined : routerNotFound(obj);
+    },
+    refusedAsInvisible(obj, err) {
+      return err instanceof CloudError && err.status === 404 && err.code === 'RouterNotFound' ? routerNotFound(obj) : undefined;
     },
   },
 
