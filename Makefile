@@ -4,7 +4,8 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
+.PHONY: all deps build typecheck test test-unit demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean \
+	cluster-up cluster-down image
 
 all: build
 
@@ -40,6 +41,19 @@ controlplane-up: deps
 
 controlplane-down: deps
 	@node scripts/controlplane.ts down
+
+## make cluster-up: a one-node cluster (kubelet, containerd, the control plane) in a network namespace, as root;
+## state in .state/cluster/; the last line is its kubeconfig. make cluster-down removes all of it.
+cluster-up:
+	@bash scripts/cluster/up.sh
+
+cluster-down:
+	@bash scripts/cluster/down.sh
+
+## make image: the Dockerfile built with buildah (or docker) into localhost/vpnaas-operator:dev (IMAGE=...), imported
+## into the cluster of make cluster-up when it runs.
+image:
+	@bash scripts/cluster/image.sh
 
 ## make cloud-up: a real OpenStack (Keystone + Neutron with VPNaaS) from Debian's packages on 127.0.0.1, state in
 ## .state/openstack/ (installs the packages when missing: needs root). make cloud-down stops it.
