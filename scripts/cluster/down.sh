@@ -119,4 +119,4 @@ if [ "${KEEP_LOGS:-0}" = 1 ] && [ -d "$S/log" ]; then
   say "logs kept in $cluster_state/cluster-logs"
 fi
 rm -rf "$S"
-say "stopped; nothing left"
+echo "cluster-down: stopped; nothing left"
