@@ -4,7 +4,7 @@
 # folder that holds them (last line of stdout). One build at a time per machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-key=$(cd "$here" && cat go.mod go.sum ./*/main.go | sha256sum | cut -c1-16)
+key=$(cd "$here" && cat build.sh go.mod go.sum ./*/main.go | sha256sum | cut -c1-16)
 cache=${VPNAAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vpnaas-operator}
 out=$cache/tools/$key
 log() { echo "tools: $*" >&2; }
@@ -23,5 +23,10 @@ build() { # name package [ldflags]
 }
 build kstatus ./kstatus
 build luahealth ./luahealth
-build helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm_version"
+# As helm's Makefile does: the Kubernetes version it assumes without a cluster (helm template, lint) from client-go.
+kv=$(cd "$here" && go list -m -f '{{.Version}}' k8s.io/client-go)
+kmin=$(echo "$kv" | cut -d. -f2)
+kflags="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kmin"
+kflags="$kflags -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$kmin"
+build helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm_version $kflags"
 echo "$out"
