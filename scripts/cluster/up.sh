@@ -303,6 +303,8 @@ start kubelet "$BIN/kubelet" --config="$S/kubelet.yaml" --kubeconfig="$P/kubelet
   --root-dir="$S/kubelet" --node-ip="$NODE_IP" --hostname-override="$NODE"
 node_ready() { "$K" get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 waitfor "node $NODE Ready" 120 node_ready
+# Pods can be created once the ServiceAccount admission finds the namespace's `default` ServiceAccount.
+waitfor "ServiceAccount default/default" 60 "$K" -n default get serviceaccount default
 log "node $NODE Ready"
 
 # A watchdog for test suites: down.sh once the owner process is gone.

@@ -89,7 +89,6 @@ describe('the Helm chart', () => {
       '--set', 'extraEnv[0].name=HTTPS_PROXY',
       '--set', 'extraEnv[0].value=http://proxy:3128',
       '--set', 'metrics.serviceMonitor.enabled=true',
-      '--set', 'namespace.create=true',
     ]);
     const dep = objs.find((o) => o.kind === 'Deployment') as unknown as {
       spec: { replicas: number; template: { spec: { containers: Array<{ image: string; args: string[]; env: Array<{ name: string; value?: string }> }> } } };
@@ -101,8 +100,6 @@ describe('the Helm chart', () => {
     expect(c?.env).toContainEqual({ name: 'OS_CLOUD', value: 'otc' });
     expect(c?.env).toContainEqual({ name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
     expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
-    const ns = objs.find((o) => o.kind === 'Namespace');
-    expect(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 
   it('refuses values of the wrong type with a clear error', async () => {

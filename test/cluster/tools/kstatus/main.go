@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
@@ -21,7 +22,8 @@ func main() {
 		fail(err)
 	}
 	var doc map[string]interface{}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	// As client-go decodes: integral numbers become int64 (kstatus reads metadata.generation as one).
+	if err := utiljson.Unmarshal(data, &doc); err != nil {
 		fail(fmt.Errorf("stdin is not a JSON object: %w", err))
 	}
 	var objs []map[string]interface{}

@@ -50,7 +50,8 @@ func main() {
 		check(yaml.Unmarshal(in, &obj))
 		status, message, err := run(string(script), obj)
 		check(err)
-		ok := status == tc.HealthStatus.Status && message == tc.HealthStatus.Message
+		// A case without a message (ours only, for objects read from a live cluster) checks the status alone.
+		ok := status == tc.HealthStatus.Status && (tc.HealthStatus.Message == "" || message == tc.HealthStatus.Message)
 		if !ok {
 			failed++
 		}
