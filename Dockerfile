@@ -13,8 +13,13 @@
 #
 # The image writes nothing to its filesystem: it runs with readOnlyRootFilesystem (deploy/ mounts an emptyDir at
 # /tmp for Node and libraries that want one).
+#
+# The base images are build arguments whose defaults are the production images above; `make image` passes local
+# stand-ins with the same layout when no registry is reachable (scripts/cluster/image.sh).
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-FROM node:24-bookworm-slim AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -22,13 +27,13 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:24-bookworm-slim AS prod-deps
+FROM ${BUILD_IMAGE} AS prod-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
 # The runtime dependencies are plain JavaScript: no install scripts need to run.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="vpnaas-operator" \
       org.opencontainers.image.description="Kubernetes operator: VpnService objects -> OpenStack Neutron VPNaaS VPN services" \
       org.opencontainers.image.licenses="Apache-2.0"

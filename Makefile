@@ -4,7 +4,8 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean
+.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean \
+	cluster-up cluster-down image install uninstall deploy undeploy run
 
 all: build
 
@@ -23,7 +24,8 @@ typecheck: deps
 ## make test: typecheck, then every suite (unit, admission, controller, end-to-end, contract) against real
 ## processes. The first run on a machine builds kube-apiserver and etcd (a few minutes) and caches them.
 test: deps typecheck
-	bash test/controlplane/build.sh kube-controller-manager >/dev/null
+	bash test/controlplane/build.sh --node >/dev/null
+	bash test/cluster/tools/build.sh >/dev/null
 	@mkdir -p .state
 	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.state/vitest.json || status=$$?; \
 	  node scripts/test-summary.ts .state/vitest.json || true; exit $$status
@@ -48,6 +50,44 @@ controlplane-up: deps
 
 controlplane-down: deps
 	@node scripts/controlplane.ts down
+
+## make cluster-up: a one-node cluster (kubelet, containerd, the control plane) in a network namespace, as root;
+## state in .state/cluster/; the last line is its kubeconfig. make cluster-down removes all of it.
+cluster-up:
+	@bash scripts/cluster/up.sh
+
+cluster-down:
+	@bash scripts/cluster/down.sh
+
+## make image: the Dockerfile built with buildah (or docker) into localhost/vpnaas-operator:dev (IMAGE=...), imported
+## into the cluster of make cluster-up when it runs.
+image:
+	@bash scripts/cluster/image.sh
+
+## Against the cluster of the current kubeconfig (KUBECTL=kubectl by default; any kubectl >= 1.21 has -k):
+## make install / uninstall: the CRDs of crds/. make deploy / undeploy: deploy/ (IMG=registry/name:tag sets the
+## image through a kustomize overlay in .state/deploy/). make run: the operator on this machine, current kubeconfig.
+KUBECTL ?= kubectl
+IMG ?=
+
+install:
+	$(KUBECTL) apply -k crds/
+
+uninstall:
+	$(KUBECTL) delete -k crds/ --ignore-not-found
+
+deploy:
+	@mkdir -p .state/deploy
+	@printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../deploy]\n' >.state/deploy/kustomization.yaml
+	@if [ -n "$(IMG)" ]; then printf 'images:\n  - name: ghcr.io/vpnaas/vpnaas-operator\n    newName: %s\n    newTag: "%s"\n' \
+	  "$$(echo '$(IMG)' | sed 's/:[^:/]*$$//')" "$$(echo '$(IMG)' | sed -n 's/.*:\([^:/]*\)$$/\1/p')" >>.state/deploy/kustomization.yaml; fi
+	$(KUBECTL) apply -k .state/deploy/
+
+undeploy:
+	$(KUBECTL) delete -k deploy/ --ignore-not-found
+
+run: deps
+	node src/main.ts run
 
 ## make cloud-up: a real OpenStack (Keystone + Neutron with VPNaaS) from Debian's packages on 127.0.0.1, state in
 ## .state/openstack/ (installs the packages when missing: needs root). make cloud-down stops it.

@@ -5,7 +5,8 @@
 #   build.sh                      kube-apiserver and etcd (what every control plane test needs)
 #   build.sh COMPONENT...         those too, plus the named ones, e.g. `build.sh kube-controller-manager`
 #   build.sh --node               the components of a node as well: kube-controller-manager kube-scheduler
-#                                 kube-proxy kubelet kubectl (make cluster-up)
+#                                 kube-proxy kubelet kubectl, and `pause` (the pod sandbox's process: kubernetes'
+#                                 own build/pause/linux/pause.c from the k8s.io/kubernetes module, gcc -static)
 #
 # KUBE_APISERVER_BIN / ETCD_BIN: use binaries you already have instead (nothing is built for those then).
 # One build at a time per machine (a lock in the cache folder): a second caller waits and then finds the binaries.
@@ -18,12 +19,12 @@ out="$cache/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 
 log() { echo "controlplane: $*" >&2; }
 
-node=(kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
+node=(kube-controller-manager kube-scheduler kube-proxy kubelet kubectl pause)
 extra=()
 for arg in "$@"; do
   case $arg in
     --node) extra+=("${node[@]}") ;;
-    kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubectl) extra+=("$arg") ;;
+    kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubectl | pause) extra+=("$arg") ;;
     *) log "unknown component '$arg' (known: --node ${node[*]})"; exit 2 ;;
   esac
 done
@@ -48,5 +49,18 @@ vpkg=k8s.io/component-base/version
 kflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 [ -n "${KUBE_APISERVER_BIN:-}" ] || build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kflags"
 [ -n "${ETCD_BIN:-}" ] || build etcd go.etcd.io/etcd/server/v3 "-s -w"
-for name in "${extra[@]}"; do build "$name" "k8s.io/kubernetes/cmd/$name" "$kflags"; done
+build_pause() {
+  [ -x "$out/pause" ] && return
+  command -v gcc >/dev/null || { log "gcc is needed to build pause"; exit 1; }
+  local src
+  src=$(cd "$here" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+  [ -f "$src" ] || (cd "$here" && go mod download k8s.io/kubernetes)
+  gcc -Os -Wall -Werror -static -DVERSION="$K8S_VERSION" -o "$out/pause.tmp" "$src"
+  strip "$out/pause.tmp"
+  mv "$out/pause.tmp" "$out/pause"
+  log "built pause from $src"
+}
+for name in "${extra[@]}"; do
+  if [ "$name" = pause ]; then build_pause; else build "$name" "k8s.io/kubernetes/cmd/$name" "$kflags"; fi
+done
 echo "$out"

@@ -1,14 +1,17 @@
-// deploy/argocd/health.lua, run by a real Lua interpreter (Debian's lua5.4, installed when missing) on the statuses
+// deploy/argocd/resource_customizations/vpnaas.dev/VpnService/health.lua, run by a real Lua interpreter (Debian's lua5.4, installed when missing) on the statuses
 // the operator itself computes for every Ready reason.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REASONS, type Reason } from '../../src/core/conditions.ts';
 import { nextStatus } from '../../src/core/status.ts';
 import type { VpnService } from '../../src/api/vpnservice.ts';
 
-const SCRIPT = readFileSync(fileURLToPath(new URL('../../deploy/argocd/health.lua', import.meta.url)), 'utf8');
+const DIR = fileURLToPath(new URL('../../deploy/argocd/resource_customizations/vpnaas.dev/VpnService/', import.meta.url));
+const SCRIPT = readFileSync(path.join(DIR, 'health.lua'), 'utf8');
 const LUA = '/usr/bin/lua5.4';
 
 beforeAll(() => {
@@ -81,4 +84,29 @@ describe('Argo CD health of a VpnService', () => {
     const status = nextStatus(base, { id: 'x', status: 'ACTIVE' }, { reason: 'Active', message: 'ok' }, '2026-01-01T00:00:01Z');
     expect(health({ ...base, metadata: { ...base.metadata, generation: 3 }, status }).status).toBe('Progressing');
   });
+});
+
+describe('Argo CD health_test.yaml, run by gopher-lua', () => {
+  it('gives every case its expected status and message', () => {
+    const tools = execFileSync('bash', [fileURLToPath(new URL('../cluster/tools/build.sh', import.meta.url))], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const bin = path.join(tools.trim().split('\n').at(-1) ?? '', 'luahealth');
+    const r = spawnSync(bin, [DIR], { encoding: 'utf8' });
+    const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { inputPath: string; ok: boolean });
+    expect(cases.filter((c) => !c.ok), r.stdout).toEqual([]);
+    expect(cases.length).toBeGreaterThanOrEqual(7);
+    expect(r.status, r.stderr).toBe(0);
+    // The harness can fail: the same cases with one expectation changed.
+    const tmp = mkdtempSync(path.join(tmpdir(), 'vpnaas-argocd-'));
+    try {
+      cpSync(DIR, tmp, { recursive: true });
+      const file = path.join(tmp, 'health_test.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('status: Healthy', 'status: Degraded'));
+      expect(spawnSync(bin, [tmp], { encoding: 'utf8' }).status).toBe(1);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

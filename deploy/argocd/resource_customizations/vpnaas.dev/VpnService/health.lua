@@ -1,5 +1,5 @@
 -- Argo CD health check for vpnaas.dev/VpnService. Argo CD has no built-in check for this kind; add this script to
--- the argocd-cm ConfigMap as resource.customizations.health.vpnaas.dev_VpnService (see deploy/argocd/README.md).
+-- the argocd-cm ConfigMap as resource.customizations.health.vpnaas.dev_VpnService (see deploy/argocd/README.md; this folder is laid out as in Argo CD's resource_customizations).
 --   Progressing: not yet reconciled for the current generation, or creating/provisioning/updating/deleting;
 --   Healthy:     Ready=True for the current generation (the cloud reports ACTIVE);
 --   Degraded:    Stalled=True (a conflict, a refusal, bad credentials, cloud ERROR), or the cloud reports DOWN.
