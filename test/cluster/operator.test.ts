@@ -5,7 +5,7 @@
 // - 2/2 Ready under Pod Security `restricted`, one Lease holder, VpnServices Ready against the cloud simulator
 //   (upstream mode: the cloud would accept a duplicate, so a second POST would show) running in the namespace;
 // - /metrics through the Service's ClusterIP; the leader pod deleted → the Lease moves and work continues;
-//   a rolling update POSTs nothing twice; the pods' uid, capabilities, seccomp, no_new_privs and read-only root
+//   a rolling update POSTs nothing twice; the default-cloud Secret rotated; the pods' uid, capabilities, seccomp, no_new_privs and read-only root
 //   as the node's kernel sees them; `kubectl delete -k` leaves nothing stuck;
 // - cluster-down leaves nothing on the host (network namespaces, links, iptables rules, CNI cache, log links);
 // - a second cluster whose owner process is SIGKILLed is torn down by up.sh's watchdog, leaving nothing either.
@@ -31,6 +31,7 @@ const ROUTER_AUTH = randomUUID();
 const ROUTER_PROV = randomUUID();
 const ROUTER_DEL = randomUUID();
 const ROUTER_HELM = randomUUID();
+const ROUTER_ROTATED = randomUUID();
 const MAIN = path.join(repoRoot, 'src/main.ts');
 const FORWARD = path.join(repoRoot, 'test/support/tcp-forward.ts');
 const SIM_PORT = 18774; // inside the cluster's own network namespace: nothing else listens there
@@ -148,7 +149,7 @@ beforeAll(async () => {
   const simCloudsYaml = path.join(stateDir, 'sim-clouds.yaml');
   const sim = spawnInNamespace(
     [MAIN, 'simulator', '--no-seed-rules', '--active-delay-ms', '300', '--port', String(SIM_PORT), '--clouds-yaml', simCloudsYaml,
-      ...[...ROUTERS, ROUTER_AUTH, ROUTER_PROV, ROUTER_DEL, ROUTER_HELM].flatMap((r) => ['--router', r]), '--router', `${ROUTER_NOGW}:none`],
+      ...[...ROUTERS, ROUTER_AUTH, ROUTER_PROV, ROUTER_DEL, ROUTER_HELM, ROUTER_ROTATED].flatMap((r) => ['--router', r]), '--router', `${ROUTER_NOGW}:none`],
     path.join(stateDir, 'simulator.log'),
   );
   await firstLine(sim, 'simulator');
@@ -280,6 +281,29 @@ describe('the operator on a one-node cluster', () => {
     for (const r of ROUTERS) expect(services.filter((s) => routerOf(s) === r), `services on router ${r}`).toHaveLength(1);
     expect(services).toHaveLength(ROUTERS.length);
     expect(await operatorPods()).toHaveLength(2);
+  });
+
+  it('picks up a rotated default-cloud Secret after a rollout restart, losing nothing', async () => {
+    // The rotated clouds.yaml: the cloud under another name (the only one in the file, so it is used).
+    const rotated = YAML.parse(fs.readFileSync(path.join(overlay, 'clouds.yaml'), 'utf8')) as { clouds: Record<string, unknown> };
+    rotated.clouds = { 'rotated-cloud': rotated.clouds.simulator };
+    const secret = await cluster.kubectl(['-n', NS, 'create', 'secret', 'generic', 'vpnaas-cloud', '--dry-run=client', '-o', 'yaml',
+      '--from-literal', `clouds.yaml=${YAML.stringify(rotated)}`]);
+    await cluster.kubectl(['apply', '-f', '-'], { input: secret });
+    await cluster.kubectl(['-n', NS, 'rollout', 'restart', 'deployment/vpnaas-operator']);
+    await cluster.kubectl(['-n', NS, 'rollout', 'status', 'deployment/vpnaas-operator', '--timeout=180s']);
+    // What the new pods' processes see, read from the node through /proc/PID/root.
+    const tasks = (await run('ctr', ['--address', cluster.state.containerd ?? '', '-n', 'k8s.io', 'tasks', 'ls'])).split('\n').slice(1);
+    const pidOf = new Map(tasks.map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 2).map((f) => [f[0] ?? '', f[1] ?? '']));
+    for (const p of await operatorPods()) {
+      const pid = pidOf.get((p.status.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, ''));
+      expect(fs.readFileSync(`/proc/${pid}/root/etc/openstack/clouds.yaml`, 'utf8')).toContain('rotated-cloud');
+    }
+    const ms = await createVpnAndWaitReady('rotated', ROUTER_ROTATED);
+    console.log(`after the Secret rotation and restart: a new VpnService Ready in ${ms} ms`);
+    for (const n of ['first', 'after-failover']) await cluster.kubectl(['-n', APP_NS, 'wait', '--for=condition=Ready', `vpnservice/${n}`, '--timeout=60s']);
+    const { services } = await simAdmin<{ services: SimService[] }>('/services');
+    for (const r of [...ROUTERS, ROUTER_ROTATED]) expect(services.filter((s) => routerOf(s) === r), `services on router ${r}`).toHaveLength(1);
   });
 
   it('kstatus (Flux) and the Argo CD health check read each state as the README says', async () => {
