@@ -214,6 +214,13 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     // Our finalizer is gone (we removed it): a cached copy from before that must not act again (a second DELETE).
     if (this.released.has(obj.metadata.uid)) return {};
     const ctx: Ctx<O> = { key, obj, log: this.log.child({ key }) };
+    // Deleting an object that cannot have anything in the cloud needs no cloud (nor working credentials).
+    if (obj.metadata.deletionTimestamp && obj.metadata.finalizers?.includes(FINALIZER)) {
+      if (obj.spec.deletionPolicy === 'Orphan' || (!obj.spec.importId && !readIntent(obj))) {
+        await this.release(ctx, obj.spec.deletionPolicy === 'Orphan' && obj.status?.id ? `Left ${this.a.noun} ${obj.status.id} in the cloud (deletionPolicy Orphan).` : 'Nothing to delete in the cloud (nothing was created).');
+        return {};
+      }
+    }
     let cloud: CloudHandle;
     try {
       cloud = await this.clouds.resolve(obj);
@@ -723,7 +730,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       return (
         await this.refuse(ctx, {
           reason: 'AuthFailed',
-          message: `The cloud refused the credentials (HTTP ${err.status}${err.code ? ` ${err.code}` : ''}). ${ctx.obj.spec.cloudCredentialsRef ? `Fix the clouds.yaml in Secret ${ctx.obj.spec.cloudCredentialsRef.secretName}; the operator tries again within seconds of the change, and every few minutes.` : 'Fix the clouds.yaml mounted into the operator and restart it; the operator tries again every few minutes.'}`,
+          message: `The cloud refused the credentials (HTTP ${err.status}${err.code ? ` ${err.code}` : ''}). ${ctx.obj.spec.cloudCredentialsRef ? `Fix the clouds.yaml in Secret ${ctx.obj.spec.cloudCredentialsRef.secretName}; the operator tries again within seconds of the change, and every few minutes.` : 'Fix the clouds.yaml mounted into the operator and restart it; the operator tries again every few minutes.'}${ctx.obj.metadata.deletionTimestamp ? ` The object is being deleted: its ${this.a.noun} is deleted once the credentials work again; to leave it in the cloud instead, set spec.deletionPolicy: Orphan.` : ''}`,
         })
       ).result;
     }
