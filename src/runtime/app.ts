@@ -83,6 +83,7 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     ...(cfg.namespace ? { namespace: cfg.namespace } : {}),
   });
   logCrdHint(controller.informer, log);
+  controller.reconciler.onStaleRead = () => metrics.staleRead();
   metrics.setObjectsSource(function* () {
     for (const o of controller.informer.list()) {
       yield { cloudStatus: o.status?.status, readyReason: readyCondition(o.status?.conditions)?.reason };

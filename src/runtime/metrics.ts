@@ -35,6 +35,8 @@ export interface Metrics {
   setLeader(leader: boolean): void;
   setSynced(synced: boolean): void;
   setObjectsSource(fn: ObjectsSource | undefined): void;
+  /** A settled object's cloud read failed and it kept its last known state. */
+  staleRead(): void;
 }
 
 /** Label value for an object without a cloud status or Ready reason yet. */
@@ -116,6 +118,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
+  const staleReads = new Counter({
+    name: `${p}cloud_stale_reads_total`,
+    help: 'Drift checks of settled objects whose cloud read failed transiently: the object kept its last known state (no write); it shows CloudUnavailable only after 30 min without a good read.',
+    registers: [registry],
+  });
   const retries = new Counter({
     name: `${p}workqueue_retries_total`,
     help: 'Keys re-queued with backoff after a failed reconcile.',
@@ -220,6 +227,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     workerHooks: () => hooks,
     cloudObserver,
     kubeObserver,
+    staleRead() {
+      staleReads.inc();
+    },
     setLeader(b) {
       leader.set(b ? 1 : 0);
     },
