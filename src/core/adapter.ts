@@ -4,6 +4,7 @@
 //
 // Contracts are stated in MUST/SHOULD words; the crash-safety argument rests on them.
 import type { CloudHandle } from './cloud.ts';
+import type { Ref } from './deps.ts';
 import type { ManagedObject, Outcome } from './types.ts';
 
 /** A resource as the cloud shows it: at least an id and the cloud's status string. */
@@ -11,14 +12,6 @@ export interface CloudResource {
   id: string;
   status?: string | undefined;
   name?: string | undefined;
-}
-
-/** A reference from an object to another object of the namespace (or a Secret), for dependencies. */
-export interface Reference {
-  kind: string;
-  name: string;
-  /** The field that names it, for messages (`spec.vpnServiceRef`). */
-  field: string;
 }
 
 /** An exclusive scope: at most one object may own it per cloud (VpnService: one VPN service per router). */
@@ -80,7 +73,7 @@ export interface ResourceAdapter<O extends ManagedObject, R extends CloudResourc
    * intent. MUST NOT perform any action which can fail after the cloud created the resource: the core records the
    * id; a crash or lost response after the cloud acted is recovered by listCandidates + isOurs.
    */
-  create(cloud: CloudHandle, obj: O): Promise<R>;
+  create(cloud: CloudHandle, obj: O, deps: Readonly<Record<string, string>>): Promise<R>;
 
   /** What must change in the cloud for `r` to match the spec (undefined: nothing). */
   wantedUpdate(obj: O, r: R): P | undefined;
@@ -100,8 +93,12 @@ export interface ResourceAdapter<O extends ManagedObject, R extends CloudResourc
   /** Optional exclusive scope (claims). */
   exclusive?: ExclusivePolicy<O, R>;
 
-  /** Other objects this one depends on (for later kinds; Secrets are handled by the core). */
-  references?(obj: O): Reference[];
+  /**
+   * Other objects of the namespace this one depends on (Secrets are handled by the core). The core waits until each
+   * is Ready, gives their cloud ids to create() by field, and keeps a target from being deleted in the cloud while
+   * dependents exist. MUST depend only on the spec.
+   */
+  references?(obj: O): Ref[];
 
   /** Tells the bulk view to wake `notify` when `r` leaves its current status (see CloudView.waitForChange). */
   watchPending?(cloud: CloudHandle, r: R, notify: () => void): void;

@@ -5,6 +5,7 @@ import type { Condition } from '../api/vpnservice.ts';
 export const REASONS = {
   Active: { ready: 'True', phase: 'done' },
   Creating: { ready: 'False', phase: 'reconciling' },
+  Waiting: { ready: 'False', phase: 'reconciling' },
   Provisioning: { ready: 'False', phase: 'reconciling' },
   Updating: { ready: 'False', phase: 'reconciling' },
   RouterConflict: { ready: 'False', phase: 'stalled' },

@@ -29,6 +29,7 @@ import {
   type PostKnowledge,
   type Timing,
 } from './decide.ts';
+import { deletionGuard, resolveDependencies, type Ref, type TargetState } from './deps.ts';
 import { CREATE_INTENT_ANNOTATION, candidateNames, encodeIntent, readIntent, type Intent } from './intent.ts';
 import type { Logger } from './logger.ts';
 import { nextStatus, sameStatus } from './status.ts';
@@ -93,6 +94,13 @@ export interface CloudResolver {
   timeoutMs(cloud: CloudHandle): number;
 }
 
+/** What the reconciler reads of other objects (fed by the controllers' caches and their dependency index). */
+export interface DependencySource {
+  stateOf(ref: Ref): TargetState;
+  /** Objects (kind namespace/name) that reference this one and still exist. */
+  dependentsOf(obj: ManagedObject): string[];
+}
+
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
@@ -124,6 +132,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   private readonly log: Logger;
   private readonly cfg: ReconcilerConfig;
   private readonly now: () => number;
+  private readonly deps: DependencySource | undefined;
   /** Objects as we last wrote them, until the informer catches up (so a quick requeue never acts on stale data). */
   private readonly written = new Map<string, O>();
   /** resourceVersions of our own writes not yet seen by the informer. */
@@ -155,8 +164,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     log: Logger;
     config?: Partial<ReconcilerConfig>;
     now?: () => number;
+    deps?: DependencySource;
   }) {
     this.a = opts.adapter;
+    this.deps = opts.deps;
     this.source = opts.source;
     this.writer = opts.writer;
     this.clouds = opts.clouds;
@@ -247,6 +258,14 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       if (wait > 0) return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(wait, SECRET_RECHECK_MS) : wait };
     }
     try {
+      // References first: an object waits, naming what it waits for, until what it uses is Ready.
+      const refs = this.a.references?.(obj) ?? [];
+      let depIds: Record<string, string> = {};
+      if (refs.length) {
+        const got = resolveDependencies(refs, (r) => this.deps?.stateOf(r) ?? { state: 'missing' });
+        if (got.kind === 'waiting') return await this.showResult(ctx, got.outcome, this.resyncDelay());
+        depIds = got.ids;
+      }
       const intent = readIntent(obj);
       const needsCreate = !obj.status?.id && !obj.spec.importId;
       const ex = this.a.exclusive;
@@ -272,11 +291,11 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       let r = await this.observe(ctx, cloud);
       if (r === 'stale') return { requeueAfterMs: this.resyncDelay() };
       if (!r) {
-        const got = ctx.obj.spec.importId ? await this.adopt(ctx, cloud) : await this.createOrAdopt(ctx, cloud);
+        const got = ctx.obj.spec.importId ? await this.adopt(ctx, cloud) : await this.createOrAdopt(ctx, cloud, depIds);
         if ('result' in got) return got.result;
         r = got.resource;
       }
-      return await this.converge(ctx, cloud, r);
+      return await this.converge(ctx, cloud, r, depIds);
     } catch (err) {
       return this.failure(ctx, err);
     }
@@ -459,7 +478,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /** Create, or adopt what an earlier attempt of this object created (SPEC §3.3). */
-  private async createOrAdopt(ctx: Ctx<O>, cloud: CloudHandle): Promise<Got<R>> {
+  private async createOrAdopt(ctx: Ctx<O>, cloud: CloudHandle, depIds: Record<string, string> = {}): Promise<Got<R>> {
     const obj = ctx.obj;
     if (obj.status?.id) {
       ctx.log.warn('cloud resource deleted out of band; recreating', { decision: 'recreate', id: obj.status.id });
@@ -531,7 +550,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     let r: R;
     try {
       this.posts.set(uid, { at: intent.at, knowledge: 'unanswered' });
-      r = await this.a.create(cloud, ctx.obj);
+      r = await this.a.create(cloud, ctx.obj, depIds);
       this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
     } catch (err) {
       if (err instanceof CloudError && err.status !== 0) this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
@@ -568,7 +587,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /** With the resource in hand: apply spec changes, show its state, decide when to look again. */
-  private async converge(ctx: Ctx<O>, cloud: CloudHandle, r: R): Promise<ReconcileResult> {
+  private async converge(ctx: Ctx<O>, cloud: CloudHandle, r: R, depIds: Record<string, string> = {}): Promise<ReconcileResult> {
     const patch = this.a.wantedUpdate(ctx.obj, r);
     if (patch) {
       const fields = this.a.updateFields(patch).join(', ');
@@ -585,9 +604,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
         if (kind === 'notFound') {
           // Gone between our read and the PUT: recreate.
           this.a.settle?.(cloud, r.id, true);
-          const got = await this.createOrAdopt(ctx, cloud);
+          const got = await this.createOrAdopt(ctx, cloud, depIds);
           if ('result' in got) return got.result;
-          return this.converge(ctx, cloud, got.resource);
+          return this.converge(ctx, cloud, got.resource, depIds);
         }
         if (kind !== 'pendingState') throw err;
         return this.showAndPoll(ctx, cloud, r, {
@@ -631,6 +650,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       await this.release(ctx, obj.status?.id ? `Left ${this.a.noun} ${obj.status.id} in the cloud (deletionPolicy Orphan).` : 'Nothing to delete in the cloud.');
       return {};
     }
+    // What others still use is not deleted in the cloud (no 409 storm): wait until they are gone.
+    const guard = deletionGuard(this.a.noun, obj.status?.id, this.deps?.dependentsOf(obj) ?? []);
+    if (guard) return this.showResult(ctx, guard, 5_000);
     try {
       const intent = readIntent(obj);
       const names = candidateNames(intent, this.a.cloudName(obj));

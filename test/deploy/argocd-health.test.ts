@@ -53,6 +53,7 @@ const base: VpnService = {
 const expected: Record<Reason, string> = {
   Active: 'Healthy',
   Creating: 'Progressing',
+  Waiting: 'Progressing',
   Provisioning: 'Progressing',
   Updating: 'Progressing',
   CloudUnavailable: 'Progressing',

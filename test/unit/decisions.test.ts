@@ -5,6 +5,7 @@ import { claimVerdict, compareClaimants, type Claimant } from '../../src/core/cl
 import { conditionsFor, mergeConditions } from '../../src/core/conditions.ts';
 import { claimGateAt, decideCreate, decideDeleteTarget, decideYield, settleMs, staleVerdict, type Timing } from '../../src/core/decide.ts';
 import { encodeIntent, readIntent } from '../../src/core/intent.ts';
+import { DependencyIndex, deletionGuard, resolveDependencies, type TargetState } from '../../src/core/deps.ts';
 import { nextStatus, sameStatus, statusMergePatch } from '../../src/core/status.ts';
 import { outcomeOfCloudStatus, wantedUpdate, type CloudVpn } from '../../src/kinds/vpnservice/adapter.ts';
 import type { VpnService } from '../../src/api/vpnservice.ts';
@@ -223,5 +224,43 @@ describe('status writes only when something changed', () => {
   });
   it('a merge patch removes fields that disappeared', () => {
     expect(statusMergePatch({ id: 'a', externalV6Ip: 'x' }, { id: 'a' })).toEqual({ id: 'a', externalV6Ip: null });
+  });
+});
+
+describe('dependencies: wait for what is referenced, never pull away what others use', () => {
+  const ref = (kind: string, name: string, field: string) => ({ kind, namespace: 'ns', name, field });
+  const refs = [ref('VpnService', 'vpn', 'spec.vpnServiceRef'), ref('IKEPolicy', 'ike', 'spec.ikePolicyRef')];
+  it.each([
+    ['all Ready: their ids by field', { vpn: { state: 'ready', id: 'v1' }, ike: { state: 'ready', id: 'i1' } }, 'ready v1 i1'],
+    ['one missing, one not Ready: both named', { vpn: { state: 'missing' }, ike: { state: 'notReady', reason: 'Provisioning' } }, 'waiting'],
+    ['one being deleted', { vpn: { state: 'deleting' }, ike: { state: 'ready', id: 'i1' } }, 'waiting'],
+  ] as const)('%s', (_n, states, want) => {
+    const r = resolveDependencies(refs, (x) => (states as Record<string, TargetState>)[x.name]!);
+    if (want === 'waiting') {
+      expect(r.kind).toBe('waiting');
+      if (r.kind === 'waiting') {
+        expect(r.outcome.reason).toBe('Waiting');
+        for (const [name, st] of Object.entries(states)) if (st.state !== 'ready') expect(r.outcome.message).toContain(name);
+      }
+    } else {
+      expect(r).toEqual({ kind: 'ready', ids: { 'spec.vpnServiceRef': 'v1', 'spec.ikePolicyRef': 'i1' } });
+    }
+  });
+  it('the index wakes exactly the dependents of a target, and forgets removed ones', () => {
+    const idx = new DependencyIndex();
+    idx.set('IPsecSiteConnection/ns/a', [ref('VpnService', 'vpn', 'f'), ref('IKEPolicy', 'ike', 'g')]);
+    idx.set('IPsecSiteConnection/ns/b', [ref('VpnService', 'vpn', 'f')]);
+    expect(idx.dependentsOf('VpnService', 'ns', 'vpn')).toEqual(['IPsecSiteConnection/ns/a', 'IPsecSiteConnection/ns/b']);
+    expect(idx.dependentsOf('VpnService', 'other', 'vpn')).toEqual([]);
+    idx.set('IPsecSiteConnection/ns/a', [ref('IKEPolicy', 'ike', 'g')]);
+    expect(idx.dependentsOf('VpnService', 'ns', 'vpn')).toEqual(['IPsecSiteConnection/ns/b']);
+    idx.remove('IPsecSiteConnection/ns/b');
+    expect(idx.dependentsOf('VpnService', 'ns', 'vpn')).toEqual([]);
+  });
+  it('a target with users is not deleted in the cloud; the message names them', () => {
+    expect(deletionGuard('VPN service', 'v1', [])).toBeUndefined();
+    const g = deletionGuard('VPN service', 'v1', ['IPsecSiteConnection ns/a', 'IPsecSiteConnection ns/b']);
+    expect(g?.reason).toBe('DeleteBlocked');
+    expect(g?.message).toContain('IPsecSiteConnection ns/a, IPsecSiteConnection ns/b');
   });
 });
