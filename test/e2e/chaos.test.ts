@@ -118,13 +118,17 @@ async function chaos(mode: 'upstream' | 'seed'): Promise<void> {
   let apiRestarts = 0;
   try {
     // Churn: creations (some Orphan), deletions of random live objects, an API server restart half-way.
+    let burstNext = false;
     for (let i = 0; i < OBJECTS; i++) {
       const orphan = rnd() < 0.1;
+      const burst = burstNext;
       let routerId: string;
       if (orphan) {
         routerId = randomUUID();
         sim.addRouter({ id: routerId, gatewayV4: `198.19.${Math.floor(i / 250)}.${(i % 250) + 1}` });
         allRouters.add(routerId);
+      } else if (burst && objects.length > 0 && !objects.at(-1)!.orphan) {
+        routerId = objects.at(-1)!.routerId; // a same-second claim race on the previous object's router
       } else {
         routerId = shared[Math.floor(rnd() * shared.length)]!;
       }
@@ -141,7 +145,9 @@ async function chaos(mode: 'upstream' | 'seed'): Promise<void> {
         await cp.restartApiServer(); // every watch is cut; the operator must resume
         apiRestarts++;
       }
-      await sleep(rnd() * 2 * CREATE_EVERY_MS);
+      // the next object joins this one's router at once (a same-second claim, from the other namespace), or follows later
+      burstNext = rnd() < 0.3;
+      await sleep(burstNext ? 0 : rnd() * 2 * CREATE_EVERY_MS);
     }
     churning = false;
     await killer;

@@ -7,6 +7,10 @@
 //   first key); it is Ready with the one service; the other shows RouterConflict naming the winner;
 // - deleting the winners lets the losers proceed within seconds, again with one service per router;
 // - deleting everything leaves no service behind.
+// Variants, each in both modes: pair by pair (the later key ~10 ms before the earlier: the scenario), one side
+// then the other 150 ms later with the POST slow too, the earlier key first, the operator SIGKILLed right after the
+// 7th create landed (restarted), and two replicas with leader election whose leader is SIGKILLed there.
+// RACE_PAIRS (default 20) and RACE_GAP_MS (default 150) change the size and the gap.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
