@@ -239,5 +239,35 @@ for (const mode of ['upstream', 'seed'] as const) {
     it(`${PAIRS} pairs, the lexically earlier key applied first, pair by pair`, () => race(mode, 'earlier key first', 'none'), 240_000);
     it(`${PAIRS} pairs, the operator SIGKILLed mid-race (right after a POST landed) and restarted`, () => race(mode, 'later key first', 'SIGKILL and restart'), 240_000);
     it(`${PAIRS} pairs, two replicas with leader election, the leader SIGKILLed mid-race`, () => race(mode, 'later key first', 'two replicas, leader SIGKILLed'), 240_000);
+    it('a routerId in upper case is the same claim: the younger object waits with RouterConflict and makes no POST', async () => {
+      const sim = await startSimulator({ seedRules: mode === 'seed', activeDelayMs: 300 });
+      const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim' }).start();
+      try {
+        const routerId: string = randomUUID();
+        sim.addRouter({ id: routerId, gatewayV4: '198.18.99.1' });
+        const [nsA, nsB] = [await vpns.namespace('case-a'), await vpns.namespace('case-b')];
+        await vpns.apply(nsA, 'lower', { routerId });
+        await vpns.waitReason(nsA, 'lower', 'Active');
+        await new Promise((r) => setTimeout(r, 1100));
+        const posts = () => sim.countOf({ method: 'POST', route: '/v2.0/vpn/vpnservices' });
+        const p0 = posts();
+        await vpns.apply(nsB, 'upper', { routerId: routerId.toUpperCase() });
+        const b = await eventually(async () => {
+          const x = await vpns.get(nsB, 'upper');
+          const r = ready(x)?.reason;
+          return r !== undefined && r !== 'Creating' ? x : undefined;
+        }, 'the upper-case object settled', 30_000, 200);
+        console.log(`upper-case routerId [${mode}]: ${ready(b)?.reason}: ${ready(b)?.message}; POSTs ${posts() - p0}`);
+        expect(ready(b)?.reason).toBe('RouterConflict');
+        expect(posts() - p0).toBe(0);
+        for (const [ns, n] of [[nsB, 'upper'], [nsA, 'lower']] as const) {
+          await vpns.remove(ns, n);
+          await vpns.waitGone(ns, n, 30_000).catch(() => undefined);
+        }
+      } finally {
+        await op.dispose();
+        await sim.stop();
+      }
+    }, 120_000);
   });
 }
