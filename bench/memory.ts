@@ -19,7 +19,7 @@ import { installCrd } from '../test/support/kube.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { loadKubeAccess } from '../src/kube/config.ts';
 import { createInformer } from '../src/controller/informer.ts';
-import { readyCondition } from '../src/controller/conditions.ts';
+import { readyCondition } from '../src/core/conditions.ts';
 import { GROUP, PLURAL, VERSION, VpnService } from '../src/api/vpnservice.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { addRouter, memOf, pool } from './common.ts';

@@ -49,7 +49,12 @@ const RunFlags = z
     workers: z.coerce.number().int().min(1).max(256).default(8),
     resync: Duration.default('10m').transform(parseDuration),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-    'metrics-port': z.coerce.number().int().min(-1).max(65535).default(8080),
+    'metrics-port': z.coerce
+      .number({ error: 'a port number (0-65535), or -1 to disable the server' })
+      .int('a port number (0-65535), or -1 to disable the server')
+      .min(-1, 'a port number (0-65535), or -1 to disable the server')
+      .max(65535, 'a port number (0-65535), or -1 to disable the server')
+      .default(8080),
     'metrics-bind-address': z.string().default('0.0.0.0'),
     'leader-elect': Bool.default(false),
     'leader-election-namespace': z.string().optional(),
@@ -69,10 +74,29 @@ const STRING_FLAGS = [
   'leader-election-namespace', 'leader-election-id', 'lease-duration', 'renew-deadline', 'retry-period', 'shutdown-timeout',
 ] as const;
 
+/**
+ * `--flag -1` as `--flag=-1`: node's parseArgs takes a value that starts with a dash for a forgotten value
+ * ("ambiguous") and refuses it, but `--metrics-port -1` is how the help says to disable the server.
+ */
+export function joinNegativeValues(argv: readonly string[], stringFlags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && stringFlags.includes(a.slice(2)) && next !== undefined && /^-\d+$/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 async function run(argv: string[]): Promise<void> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, 'leader-elect': { type: 'boolean' } };
   for (const f of STRING_FLAGS) options[f] = { type: 'string' };
-  const { values } = parseArgs({ args: argv, options, strict: true });
+  const { values } = parseArgs({ args: joinNegativeValues(argv, STRING_FLAGS), options, strict: true });
   if (values.help) {
     process.stdout.write(HELP);
     return;

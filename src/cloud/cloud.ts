@@ -3,9 +3,11 @@
 import type { Authenticator } from './auth.ts';
 import { KeystoneAuth } from './auth.ts';
 import type { CloudConfig } from './config.ts';
+import type { CloudGateOptions, GateState } from './gate.ts';
 import type { CloudLogger, RequestObserver } from './http.ts';
 import { HttpTransport, tlsSettingsFrom } from './http.ts';
 import { NetworkSession } from './session.ts';
+import { RouterClient } from './routers.ts';
 import { VpnServiceClient } from './vpnservices.ts';
 
 export interface CreateCloudOptions {
@@ -17,8 +19,14 @@ export interface CreateCloudOptions {
   pageSize?: number;
   /** Connections per origin, default 16. */
   connections?: number;
-  /** Clock, for tests. */
+  /** Clock (token expiry, the fail-fast cool-down), for tests. */
   now?: () => number;
+  /**
+   * Per-cloud concurrency limit and fail-fast (src/cloud/gate.ts): at most `maxInFlight` (default 4) requests at
+   * once, the rest in a bounded FIFO; after `failureThreshold` (3) timeouts/connection errors in a row, requests
+   * fail at once (retryable CloudError) for `coolDownMs` (15 s), then one probe goes through.
+   */
+  gate?: CloudGateOptions;
 }
 
 export interface Cloud {
@@ -28,6 +36,12 @@ export interface Cloud {
   endpoint(): Promise<string>;
   readonly auth: Authenticator;
   readonly vpnServices: VpnServiceClient;
+  readonly routers: RouterClient;
+  /** The longest a request can take from the call to its end (the wait for a slot of the gate, then the timeout):
+   * a create may land in the cloud up to this long after it was called. */
+  readonly maxRequestMs: number;
+  /** Requests in flight and waiting, and whether the cloud is failing fast (gate.ts). */
+  gateState(): GateState;
   /** Closes the connections (waits for requests in flight). */
   close(): Promise<void>;
 }
@@ -44,6 +58,8 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
     onRequest: opts.onRequest,
     logger: opts.logger,
     userAgent: 'vpnaas-operator',
+    gate: opts.gate,
+    now: opts.now,
   });
   const authOpts: { logger?: CloudLogger; now?: () => number } = {};
   if (opts.logger) authOpts.logger = opts.logger;
@@ -57,6 +73,9 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
     endpoint: () => auth.networkEndpoint(),
     auth,
     vpnServices,
+    routers: new RouterClient(session),
+    maxRequestMs: http.maxRequestMs,
+    gateState: () => http.gateState(),
     close: () => http.close(),
   };
 }

@@ -136,19 +136,31 @@ export function loadCloudConfig(opts: LoadCloudConfigOptions = {}): CloudConfig 
     merged = deepMerge(doc, secure) as Record<string, unknown>;
   }
   const name = opts.cloudName || env.OS_CLOUD || undefined;
-  return selectCloud(merged, name, { source: file, baseDir: cwd, home });
+  return selectCloud(merged, name, { source: file, baseDir: cwd, home, allowFilePaths: true, cacertReplaced: false });
 }
 
 export interface LoadFromStringOptions {
   /** Name of the origin for messages, e.g. `secret ns/name key clouds.yaml`. Default `clouds.yaml`. */
   source?: string;
-  /** Relative `cacert`/`cert`/`key` paths are resolved against this folder (default: the working directory). */
+  /** Relative `cacert`/`cert`/`key` paths are resolved against this folder (default: the working directory).
+   * Only with `allowFilePaths`. */
   baseDir?: string;
   /** PEM CA bundle that replaces the file's `cacert` (e.g. the Secret's `cacert` key). */
   cacert?: string;
+  /**
+   * Accept file paths in `cacert`, `cert`, `key` (and a CA path in `verify`). Default false: the text comes from
+   * a tenant (a Secret), and a path would make the operator read its own filesystem for them (a file-existence
+   * oracle at least), so any path is refused with a CloudConfigError; PEM text inline is accepted, and a `cacert`
+   * path that the `cacert` option replaces is ignored (never read). Only the operator's own configuration
+   * (loadCloudConfig, or a caller that knows the text is the operator's) may name files.
+   */
+  allowFilePaths?: boolean;
 }
 
-/** Parses clouds.yaml text (e.g. from a Kubernetes Secret) and returns the named cloud (or the only one). */
+/**
+ * Parses clouds.yaml text (e.g. from a Kubernetes Secret) and returns the named cloud (or the only one). The text
+ * is a tenant's unless `allowFilePaths` says otherwise: it may not name files (see LoadFromStringOptions).
+ */
 export function loadCloudConfigFromString(
   yamlText: string,
   cloudName?: string,
@@ -156,10 +168,13 @@ export function loadCloudConfigFromString(
 ): CloudConfig {
   const source = opts.source ?? 'clouds.yaml';
   const doc = parseDocument(yamlText, source);
+  const cacertReplaced = opts.cacert !== undefined && opts.cacert.trim() !== '';
   const cfg = selectCloud(doc, cloudName || undefined, {
     source,
     baseDir: opts.baseDir ?? process.cwd(),
     home: os.homedir(),
+    allowFilePaths: opts.allowFilePaths ?? false,
+    cacertReplaced,
   });
   if (opts.cacert !== undefined && opts.cacert.trim() !== '') {
     cfg.cacert = opts.cacert;
@@ -480,7 +495,7 @@ function inferAuthType(auth: ParsedCloud['auth']): AuthType {
 function selectCloud(
   doc: Record<string, unknown>,
   requested: string | undefined,
-  ctx: { source: string; baseDir: string; home: string },
+  ctx: BuildContext,
 ): CloudConfig {
   const { source } = ctx;
   const clouds = doc.clouds;
@@ -512,11 +527,24 @@ function selectCloud(
   return buildConfig(name, result.data, ctx);
 }
 
-function buildConfig(
-  cloudName: string,
-  c: ParsedCloud,
-  ctx: { source: string; baseDir: string; home: string },
-): CloudConfig {
+interface BuildContext {
+  source: string;
+  baseDir: string;
+  home: string;
+  /** File paths in cacert/cert/key may be used (the operator's own configuration). */
+  allowFilePaths: boolean;
+  /** The caller replaces cacert with PEM text: a cacert path is ignored, never read. */
+  cacertReplaced: boolean;
+}
+
+const FILE_REFUSALS: Record<'cacert' | 'cert' | 'key', string> = {
+  cacert:
+    "a clouds.yaml from a Secret cannot name a file on the operator's filesystem (cacert, or a CA path in verify): put the PEM CA bundle in the Secret's cacert key, or inline as PEM text",
+  cert: "a clouds.yaml from a Secret cannot name a file on the operator's filesystem: give the client certificate inline as PEM text",
+  key: "a clouds.yaml from a Secret cannot name a file on the operator's filesystem: give the client key inline as PEM text",
+};
+
+function buildConfig(cloudName: string, c: ParsedCloud, ctx: BuildContext): CloudConfig {
   const { source } = ctx;
   const fail = (field: string, message: string): never => {
     throw new CloudConfigError(source, message, `clouds.${cloudName}.${field}`);
@@ -599,9 +627,14 @@ function buildConfig(
   if (c.verify === false) verify = false;
   if (c.verify === true) verify = true;
 
-  const resolveFile = (p: string | undefined): string | undefined => {
+  const resolveFile = (field: 'cacert' | 'cert' | 'key', p: string | undefined): string | undefined => {
     if (p === undefined) return undefined;
     if (p.includes('-----BEGIN')) return p;
+    if (!ctx.allowFilePaths) {
+      if (field === 'cacert' && ctx.cacertReplaced) return undefined;
+      // The path itself is not repeated: it is the tenant's own text, and nothing was looked up.
+      fail(field, FILE_REFUSALS[field]);
+    }
     return path.resolve(ctx.baseDir, expandHome(p, ctx.home));
   };
 
@@ -615,11 +648,11 @@ function buildConfig(
     verify,
   };
   if (regionName) cfg.regionName = regionName;
-  const cacert = resolveFile(v(c.cacert));
+  const cacert = resolveFile('cacert', v(c.cacert));
   if (cacert) cfg.cacert = cacert;
-  const cert = resolveFile(v(c.cert));
+  const cert = resolveFile('cert', v(c.cert));
   if (cert) cfg.cert = cert;
-  const key = resolveFile(v(c.key));
+  const key = resolveFile('key', v(c.key));
   if (key) cfg.key = key;
   if (override) cfg.networkEndpointOverride = override.replace(/\/+$/, '');
   if (c.api_timeout !== undefined && c.api_timeout !== null) cfg.apiTimeoutMs = Math.round(c.api_timeout * 1000);

@@ -6,6 +6,8 @@ import { Agent } from 'undici';
 import type { CloudConfig } from './config.ts';
 import { CloudConfigError } from './config.ts';
 import { CloudError, cloudErrorFromResponse, requestIdFrom } from './errors.ts';
+import { CloudGate } from './gate.ts';
+import type { CloudGateOptions, GateState, Release } from './gate.ts';
 import type { Secret } from './secret.ts';
 
 export interface RequestEvent {
@@ -66,6 +68,10 @@ export interface HttpTransportOptions {
   onRequest?: RequestObserver | undefined;
   logger?: CloudLogger | undefined;
   userAgent?: string;
+  /** Concurrency limit and fail-fast of this cloud (see gate.ts). */
+  gate?: CloudGateOptions | undefined;
+  /** Clock of the fail-fast cool-down, for tests. */
+  now?: (() => number) | undefined;
 }
 
 export interface HttpRequest {
@@ -94,9 +100,11 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 export class HttpTransport {
   readonly #agent: Agent;
   readonly #opts: HttpTransportOptions;
+  readonly #gate: CloudGate;
 
   constructor(opts: HttpTransportOptions) {
     this.#opts = opts;
+    this.#gate = new CloudGate(opts.cloudName, opts.timeoutMs, opts.gate ?? {}, opts.now ?? Date.now);
     const connect: Record<string, unknown> = { rejectUnauthorized: opts.tls.rejectUnauthorized };
     if (opts.tls.ca !== undefined) connect.ca = opts.tls.ca;
     if (opts.tls.cert !== undefined) connect.cert = opts.tls.cert;
@@ -116,6 +124,16 @@ export class HttpTransport {
     return this.#opts.timeoutMs;
   }
 
+  /** Requests in flight and waiting, and whether this cloud is failing fast. */
+  /** The longest a request can take from the call to its end: the wait for a slot plus the request timeout. */
+  get maxRequestMs(): number {
+    return this.#gate.queueTimeoutMs + this.#opts.timeoutMs;
+  }
+
+  gateState(): GateState {
+    return this.#gate.state();
+  }
+
   /** Sends a request; returns the response for an expected status, throws CloudError otherwise. */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
@@ -133,6 +151,22 @@ export class HttpTransport {
     if (req.token) headers['x-auth-token'] = req.token.reveal();
 
     const started = performance.now();
+    let release: Release;
+    try {
+      release = await this.#gate.acquire(req.method, path);
+    } catch (e) {
+      // Not sent: the cloud is failing fast or too busy. Observed like a request without an answer.
+      this.#observe({
+        cloud: this.#opts.cloudName,
+        method: req.method,
+        route: req.route,
+        status: 0,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        requestId: undefined,
+        error: e instanceof CloudError ? e.code : 'Gate',
+      });
+      throw e;
+    }
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -179,6 +213,7 @@ export class HttpTransport {
       return { status, headers: res.headers, text, requestId };
     } finally {
       clearTimeout(timer);
+      release(status !== 0);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       const event: RequestEvent = {
         cloud: this.#opts.cloudName,
@@ -189,16 +224,21 @@ export class HttpTransport {
         requestId,
       };
       if (errorCode !== undefined) event.error = errorCode;
-      try {
-        this.#opts.onRequest?.(event);
-      } catch {
-        // an observer must not break the request
-      }
-      this.#opts.logger?.debug('cloud request', { ...event });
+      this.#observe(event);
     }
   }
 
+  #observe(event: RequestEvent): void {
+    try {
+      this.#opts.onRequest?.(event);
+    } catch {
+      // an observer must not break the request
+    }
+    this.#opts.logger?.debug('cloud request', { ...event });
+  }
+
   async close(): Promise<void> {
+    this.#gate.close();
     await this.#agent.close();
   }
 

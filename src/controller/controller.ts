@@ -1,13 +1,18 @@
-// Wires the informer, the work queue and the reconciler: which events enqueue which keys.
+// Wires one kind: the informer, the work queue and the generic reconciler with the kind's adapter; which events
+// enqueue which keys; the scope index the claims read; the quorum read of a scope's claimants.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/config.ts';
-import { GROUP, PLURAL, VERSION, VpnService, objectKey } from '../api/vpnservice.ts';
+import { GROUP, KIND, PLURAL, VERSION, VpnService } from '../api/vpnservice.ts';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
+import { z } from 'zod';
+import { canonicalScope } from '../core/claims.ts';
+import type { Logger } from '../core/logger.ts';
+import { Reconciler, RetryLater, type CloudResolver, type ReconcilerConfig } from '../core/reconciler.ts';
+import { objectKey } from '../core/types.ts';
+import { KubeWriter, kindPath, type KindInfo } from '../core/writer.ts';
+import { vpnServiceAdapter } from '../kinds/vpnservice/adapter.ts';
 import { createInformer, type Informer } from './informer.ts';
-import type { Logger } from './logger.ts';
 import { WorkQueue, runWorkers, type WorkerHooks, type WorkersHandle } from './queue.ts';
-import { Reconciler, RetryLater, type CloudResolver, type ReconcilerConfig } from './reconciler.ts';
-import { KubeWriter } from './writer.ts';
 
 export interface ControllerOptions {
   /** Server and credentials of the informer: a KubeAccess (or a client-node KubeConfig, as in tests). */
@@ -26,31 +31,42 @@ export interface ControllerOptions {
   identity?: string;
 }
 
+export const VPNSERVICE_KIND: KindInfo<VpnService> = {
+  group: GROUP,
+  version: VERSION,
+  plural: PLURAL,
+  kind: KIND,
+  parse: (raw) => VpnService.parse(raw),
+};
+
+const ListOf = z.object({ items: z.array(z.unknown()) });
+
 export class Controller {
   readonly informer: Informer<VpnService>;
   readonly queue: WorkQueue;
-  readonly reconciler: Reconciler;
-  readonly writer: KubeWriter;
+  readonly reconciler: Reconciler<VpnService, import('../kinds/vpnservice/adapter.ts').CloudVpn, import('../cloud/vpnservices.ts').UpdateVpnServiceRequest>;
+  readonly writer: KubeWriter<VpnService>;
   private readonly opts: ControllerOptions;
-  /** Keys by spec.routerId (immutable), so that claims and wake-ups look at one router's objects only. */
-  private readonly routers = new RouterIndex();
+  /** Keys by canonical spec.routerId (immutable), so that claims and wake-ups look at one router's objects only. */
+  private readonly scopes = new ScopeIndex();
+  /** Objects that stopped parsing: their last valid version keeps its claim (they are not taken for deleted). */
+  private readonly unparsable = new Map<string, VpnService>();
   private workers: WorkersHandle | undefined;
 
   constructor(opts: ControllerOptions) {
     this.opts = opts;
     this.queue = new WorkQueue({ baseDelayMs: opts.backoffBaseMs ?? 1_000, maxDelayMs: opts.backoffMaxMs ?? 300_000 });
-    this.writer = new KubeWriter(opts.kube, opts.log, { host: opts.identity ?? '' });
-    const path = opts.namespace
-      ? `/apis/${GROUP}/${VERSION}/namespaces/${opts.namespace}/${PLURAL}`
-      : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+    this.writer = new KubeWriter(VPNSERVICE_KIND, opts.kube, opts.log, { host: opts.identity ?? '' });
     const log = opts.log;
+    const scopeOf = (o: VpnService) => canonicalScope(o.spec.routerId);
     this.informer = createInformer<VpnService>({
       kubeConfig: opts.kubeConfig,
-      path,
+      path: kindPath(VPNSERVICE_KIND, opts.namespace),
       schema: VpnService,
       logger: log,
       onAdd: (o) => {
-        this.routers.add(o);
+        this.unparsable.delete(objectKey(o));
+        this.scopes.add(scopeOf(o), objectKey(o));
         this.reconciler.observed(o);
         this.queue.add(objectKey(o));
       },
@@ -58,25 +74,56 @@ export class Controller {
         const ours = this.reconciler.observed(o);
         if (!ours && needsReconcile(old, o)) this.queue.add(objectKey(o));
         // An owner that starts deleting gives up its router at once: let the waiting ones look.
-        if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeRouter(o.spec.routerId);
+        if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeScope(scopeOf(o));
+        // Another object's claim moved (intent stored or given up, service recorded): the others look again.
+        else if (claimMoved(old, o)) this.wakeScope(scopeOf(o), objectKey(o));
       },
-      onDelete: (o) => {
-        this.routers.delete(o);
-        this.reconciler.forget(objectKey(o));
-        this.wakeRouter(o.spec.routerId);
+      onDelete: (o, why) => {
+        if (why === 'invalid') {
+          this.unparsable.set(objectKey(o), o);
+          return;
+        }
+        this.gone(o);
       },
-      onInvalid: (key, err) => log.warn('ignoring a VpnService that does not parse', { key, error: err.message }),
+      onGone: (key) => {
+        const o = this.unparsable.get(key);
+        if (o) this.gone(o);
+      },
+      onInvalid: (key, err) => log.warn('a VpnService does not parse; it keeps its claim and is not reconciled until fixed', { key, error: err.message }),
     });
     const informer = this.informer;
-    const routers = this.routers;
+    const scopes = this.scopes;
+    const unparsable = this.unparsable;
+    const kube = opts.kube;
     this.reconciler = new Reconciler({
+      adapter: vpnServiceAdapter,
       source: {
         get: (key) => informer.get(key),
-        *onRouter(routerId) {
-          for (const key of routers.keys(routerId)) {
-            const o = informer.get(key);
+        *onScope(scope) {
+          for (const key of scopes.keys(scope)) {
+            const o = informer.get(key) ?? unparsable.get(key);
             if (o) yield o;
           }
+        },
+        async freshOnScope(scope, like) {
+          // A quorum read (no resourceVersion): the CRD makes spec.routerId selectable. The cache adds objects whose
+          // routerId is spelled in another case (the API server compares strings exactly).
+          const values = new Set([scope, like.spec.routerId]);
+          const byKey = new Map<string, VpnService>();
+          for (const v of values) {
+            const res = ListOf.parse(
+              await kube.request('GET', `${kindPath(VPNSERVICE_KIND)}?fieldSelector=${encodeURIComponent(`spec.routerId=${v}`)}`),
+            );
+            for (const raw of res.items) {
+              const p = VpnService.safeParse(raw);
+              if (p.success) byKey.set(objectKey(p.data), p.data);
+            }
+          }
+          for (const key of scopes.keys(scope)) {
+            const o = informer.get(key) ?? unparsable.get(key);
+            if (o && !byKey.has(key)) byKey.set(key, o);
+          }
+          return [...byKey.values()];
         },
       },
       writer: this.writer,
@@ -84,8 +131,16 @@ export class Controller {
       log,
       ...(opts.config ? { config: opts.config } : {}),
     });
-    this.reconciler.onRouterReleased = (routerId) => this.wakeRouter(routerId);
+    this.reconciler.onScopeReleased = (scope) => this.wakeScope(scope);
     this.reconciler.onCloudNews = (key) => this.queue.add(key);
+  }
+
+  private gone(o: VpnService): void {
+    const key = objectKey(o);
+    this.unparsable.delete(key);
+    this.scopes.delete(canonicalScope(o.spec.routerId), key);
+    this.reconciler.forget(key, o.metadata.uid);
+    this.wakeScope(canonicalScope(o.spec.routerId));
   }
 
   /** Starts the cache (standbys keep a warm cache too, so a takeover is quick). Resolves when synced. */
@@ -121,33 +176,38 @@ export class Controller {
     return this.informer.hasSynced();
   }
 
-  /** Stops taking work, lets in-flight reconciles finish (up to deadlineMs), stops the watch. */
-  async stop(deadlineMs = 20_000): Promise<void> {
+  /**
+   * Stops taking work and lets in-flight reconciles finish (up to deadlineMs), then stops the watch. Returns
+   * whether every reconcile ended: when not, a cloud write may still be in flight, and the caller must not hand
+   * over leadership before it could have ended (the Lease then expires by itself).
+   */
+  async stop(deadlineMs = 20_000): Promise<boolean> {
     this.queue.shutDown();
-    const drained = this.workers?.stop() ?? Promise.resolve();
-    await Promise.race([drained, new Promise((r) => setTimeout(r, deadlineMs).unref())]);
+    const drained = (this.workers?.stop() ?? Promise.resolve()).then(() => true);
+    const ended = await Promise.race([drained, new Promise<boolean>((r) => setTimeout(() => r(false), deadlineMs).unref())]);
     await this.informer.stop();
+    return ended;
   }
 
-  private wakeRouter(routerId: string): void {
-    for (const key of this.routers.keys(routerId)) this.queue.add(key);
+  private wakeScope(scope: string, except?: string): void {
+    for (const key of this.scopes.keys(scope)) if (key !== except) this.queue.add(key);
   }
 }
 
-class RouterIndex {
-  private readonly byRouter = new Map<string, Set<string>>();
-  add(o: VpnService): void {
-    const set = this.byRouter.get(o.spec.routerId) ?? new Set<string>();
-    set.add(objectKey(o));
-    this.byRouter.set(o.spec.routerId, set);
+class ScopeIndex {
+  private readonly byScope = new Map<string, Set<string>>();
+  add(scope: string, key: string): void {
+    const set = this.byScope.get(scope) ?? new Set<string>();
+    set.add(key);
+    this.byScope.set(scope, set);
   }
-  delete(o: VpnService): void {
-    const set = this.byRouter.get(o.spec.routerId);
-    set?.delete(objectKey(o));
-    if (set?.size === 0) this.byRouter.delete(o.spec.routerId);
+  delete(scope: string, key: string): void {
+    const set = this.byScope.get(scope);
+    set?.delete(key);
+    if (set?.size === 0) this.byScope.delete(scope);
   }
-  keys(routerId: string): Iterable<string> {
-    return this.byRouter.get(routerId) ?? [];
+  keys(scope: string): Iterable<string> {
+    return this.byScope.get(scope) ?? [];
   }
 }
 
@@ -178,4 +238,13 @@ export function needsReconcile(old: VpnService, o: VpnService): boolean {
     JSON.stringify(old.metadata.finalizers ?? []) !== JSON.stringify(o.metadata.finalizers ?? []) ||
     JSON.stringify(old.metadata.annotations ?? {}) !== JSON.stringify(o.metadata.annotations ?? {})
   );
+}
+
+/** Whether an update changed what other objects' claims read: the intent, the service id, eligibility. */
+function claimMoved(old: VpnService, o: VpnService): boolean {
+  const ia = old.metadata.annotations?.['vpnaas.dev/create-intent'];
+  const ib = o.metadata.annotations?.['vpnaas.dev/create-intent'];
+  const ra = old.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+  const rb = o.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+  return ia !== ib || old.status?.id !== o.status?.id || ra !== rb;
 }

@@ -60,6 +60,8 @@ export interface InformerOptions<T> {
   onDelete?(obj: T, reason: DeleteReason): void;
   /** An object (key `namespace/name`) that the schema refused; it is not (or no longer) in the store. */
   onInvalid?(key: string, error: Error): void;
+  /** A watch DELETED event for a key that is not in the store (an object that did not parse). */
+  onGone?(key: string): void;
 }
 
 export interface InformerStats {
@@ -76,6 +78,45 @@ export interface InformerStats {
   /** Watches aborted by the watchdog. */
   watchdogAborts: number;
 }
+
+/** Where the list/watch loop is: not started, listing, watching, waiting after an error, stopped, or ended
+ * without being stopped (a bug: the loop threw). */
+export type InformerPhase = 'new' | 'listing' | 'watching' | 'backoff' | 'stopped' | 'ended';
+
+/** What a liveness check needs to know about the loop (see health()). */
+export interface InformerHealth {
+  phase: InformerPhase;
+  /** Epoch ms when the phase began. */
+  since: number;
+  /**
+   * Epoch ms by which the phase must end or show progress (a LIST page, a watch event or bookmark, the end of a
+   * backoff), derived from the informer's own timeouts plus a grace of HEALTH_GRACE_MS; null when nothing is
+   * awaited ('new', 'stopped', 'ended'). Past it, the loop is wedged: every wait it makes is bounded.
+   */
+  deadline: number | null;
+  /** Failed list/watch attempts in a row; 0 after a successful LIST or a watch that delivered data. */
+  consecutiveErrors: number;
+  /** The last failure, while consecutiveErrors > 0. */
+  lastError?: InformerErrorInfo;
+  synced: boolean;
+}
+
+/** One failed list or watch attempt, as reported to onError listeners. */
+export interface InformerErrorInfo {
+  path: string;
+  /** HTTP status, or 0 when the server could not be reached, timed out or answered nonsense. */
+  status: number;
+  reason: string;
+  message: string;
+  /** True when the LIST failed (no cache yet, or a relist); false for a watch. */
+  listing: boolean;
+  consecutiveErrors: number;
+  retryInMs: number;
+  at: number;
+}
+
+/** Slack on top of the informer's own bounds before health() calls a phase overdue. */
+export const HEALTH_GRACE_MS = 30_000;
 
 export interface Informer<T> {
   /** Starts listing and watching (once). */
@@ -94,6 +135,11 @@ export interface Informer<T> {
   /** The resourceVersion the watch resumes from. */
   resourceVersion(): string;
   stats(): Readonly<InformerStats>;
+  /** The loop's phase and deadline, for a liveness check; the last error, for a readiness message. */
+  health(): InformerHealth;
+  /** Calls `listener` after each failed list or watch attempt (before its backoff); returns an unsubscribe.
+   * For hints and logs: a throwing listener is ignored. */
+  onError(listener: (e: InformerErrorInfo) => void): () => void;
 }
 
 /** An error status from the API server (or 0 when it could not be reached or timed out). */
@@ -206,6 +252,12 @@ class InformerImpl<T> implements Informer<T> {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private failures = 0;
   private lastFailureAt = 0;
+  private phase: InformerPhase = 'new';
+  private phaseSince = Date.now();
+  private deadline: number | null = null;
+  private consecutiveErrors = 0;
+  private lastError: InformerErrorInfo | undefined;
+  private readonly errorListeners = new Set<(e: InformerErrorInfo) => void>();
 
   constructor(options: InformerOptions<T>) {
     this.o = options;
@@ -221,12 +273,25 @@ class InformerImpl<T> implements Informer<T> {
     if (this.stopped) throw new Error('informer was stopped; create a new one');
     if (this.started) return;
     this.started = true;
-    this.loop = this.run();
+    this.loop = this.run().then(
+      () => {
+        if (!this.stopped) this.setPhase('ended', null);
+      },
+      (err: unknown) => {
+        this.setPhase('ended', null);
+        try {
+          this.o.logger?.warn('informer: loop ended unexpectedly', { path: this.o.path, error: errorMessage(err) });
+        } catch {
+          // the logger is what broke
+        }
+      },
+    );
   }
 
   async stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
+      this.setPhase('stopped', null);
       this.abort.abort(new Stopped());
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
@@ -272,6 +337,44 @@ class InformerImpl<T> implements Informer<T> {
     return { ...this.counters };
   }
 
+  health(): InformerHealth {
+    const h: InformerHealth = {
+      phase: this.phase,
+      since: this.phaseSince,
+      deadline: this.deadline,
+      consecutiveErrors: this.consecutiveErrors,
+      synced: this.synced,
+    };
+    if (this.lastError !== undefined) h.lastError = { ...this.lastError };
+    return h;
+  }
+
+  onError(listener: (e: InformerErrorInfo) => void): () => void {
+    this.errorListeners.add(listener);
+    return () => {
+      this.errorListeners.delete(listener);
+    };
+  }
+
+  private setPhase(phase: InformerPhase, deadline: number | null): void {
+    if (this.stopped && phase !== 'stopped' && phase !== 'ended') return;
+    if (phase !== this.phase) {
+      this.phase = phase;
+      this.phaseSince = Date.now();
+    }
+    this.deadline = deadline;
+  }
+
+  /** Progress in the current phase: the next sign of life is due within `withinMs` (plus the grace). */
+  private progress(withinMs: number): void {
+    if (!this.stopped) this.deadline = Date.now() + withinMs + HEALTH_GRACE_MS;
+  }
+
+  private recovered(): void {
+    this.consecutiveErrors = 0;
+    this.lastError = undefined;
+  }
+
   // ---- loop
 
   private async run(): Promise<void> {
@@ -282,6 +385,7 @@ class InformerImpl<T> implements Informer<T> {
           await this.listAll();
           needList = false;
           this.failures = 0;
+          this.recovered();
         }
         const end = await this.watchOnce();
         if (end === 'relist') needList = true;
@@ -304,6 +408,8 @@ class InformerImpl<T> implements Informer<T> {
           status: err instanceof InformerRequestError ? err.status : undefined,
           retryInMs: Math.round(delay),
         });
+        this.setPhase('backoff', Date.now() + delay + HEALTH_GRACE_MS);
+        this.reportError(err, needList, delay);
         try {
           await this.sleep(delay);
         } catch {
@@ -313,9 +419,33 @@ class InformerImpl<T> implements Informer<T> {
     }
   }
 
+  private reportError(err: unknown, listing: boolean, delay: number): void {
+    this.consecutiveErrors++;
+    const info: InformerErrorInfo = {
+      path: this.o.path,
+      status: err instanceof InformerRequestError ? err.status : 0,
+      reason: err instanceof InformerRequestError ? err.reason : 'Error',
+      message: errorMessage(err),
+      listing,
+      consecutiveErrors: this.consecutiveErrors,
+      retryInMs: Math.round(delay),
+      at: Date.now(),
+    };
+    this.lastError = info;
+    for (const l of this.errorListeners) {
+      try {
+        l({ ...info });
+      } catch {
+        // a listener is for hints only
+      }
+    }
+  }
+
   /** Full paginated LIST, then one atomic diff against the store. */
   private async listAll(): Promise<void> {
     const pageSize = this.o.pageSize ?? 500;
+    const requestTimeoutMs = this.o.requestTimeoutMs ?? 60_000;
+    this.setPhase('listing', Date.now() + requestTimeoutMs + HEALTH_GRACE_MS);
     const items: Decoded<T>[] = [];
     let cont: string | undefined;
     let rv = '';
@@ -325,6 +455,7 @@ class InformerImpl<T> implements Informer<T> {
       if (paginate) query.limit = String(pageSize);
       if (cont !== undefined) query.continue = cont;
       let page: z.infer<typeof listSchema>;
+      this.progress(requestTimeoutMs);
       try {
         page = await this.listPage(query);
       } catch (err) {
@@ -403,10 +534,14 @@ class InformerImpl<T> implements Informer<T> {
 
     const opened = Date.now();
     let events = 0;
+    // The headers are due within the request timeout; then data (an event or bookmark) within the watchdog's
+    // silence bound, which aborts the watch otherwise.
+    this.setPhase('watching', opened + (this.o.requestTimeoutMs ?? 60_000) + HEALTH_GRACE_MS);
     try {
       const { res, done } = await this.request(query, `watch ${this.o.path}`, ac.signal);
       done();
       this.counters.watches++;
+      this.progress(silenceMs);
       const body = res.body;
       if (body === null) throw new InformerRequestError(0, 'BadResponse', `watch ${this.o.path}: no body`);
       const reader = body.getReader();
@@ -417,6 +552,8 @@ class InformerImpl<T> implements Informer<T> {
           const { done, value } = await reader.read();
           if (done) break;
           lastData = Date.now();
+          this.progress(silenceMs);
+          if (this.consecutiveErrors > 0) this.recovered();
           buf += decoder.decode(value, { stream: true });
           let nl: number;
           while ((nl = buf.indexOf('\n')) >= 0) {
@@ -507,6 +644,9 @@ class InformerImpl<T> implements Informer<T> {
         if (old !== undefined) {
           this.store.delete(d.key);
           this.emit(() => this.o.onDelete?.(d.ok ? d.obj : old.obj, 'watch'), d.key);
+        } else if (this.o.onGone) {
+          // Not in the store (it did not parse): say that it is gone all the same.
+          this.emit(() => this.o.onGone!(d.key), d.key);
         }
         if (d.rv) this.rv = d.rv;
         return undefined;

@@ -1,18 +1,2 @@
-// The logging interface the controller uses; src/runtime/log.ts provides it with winston (JSON lines).
-export interface Logger {
-  debug(msg: string, meta?: Record<string, unknown>): void;
-  info(msg: string, meta?: Record<string, unknown>): void;
-  warn(msg: string, meta?: Record<string, unknown>): void;
-  error(msg: string, meta?: Record<string, unknown>): void;
-  child(meta: Record<string, unknown>): Logger;
-}
-
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return silentLogger;
-  },
-};
+// Kept for importers outside the core: the interface lives in src/core/logger.ts.
+export * from '../core/logger.ts';

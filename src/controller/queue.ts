@@ -28,12 +28,16 @@ export function backoffDelay(
   return d * (1 - j * random());
 }
 
+/** Default jitter of the per-key backoff (like client-go's wait.Backoff Jitter, but downwards: the cap holds). */
+export const DEFAULT_JITTER = 0.2;
+
 export interface WorkQueueOptions {
   /** First retry delay of `addRateLimited` (default 1 s). */
   baseDelayMs?: number;
   /** Largest retry delay of `addRateLimited` (default 5 min). */
   maxDelayMs?: number;
-  /** Jitter fraction for `addRateLimited` delays, 0..1 (default 0). */
+  /** Jitter fraction for `addRateLimited` delays, 0..1 (default DEFAULT_JITTER): each delay is drawn from
+   * `[d * (1 - jitter), d]`, so keys that failed together (one cloud blip) do not come back together. 0: exact. */
   jitter?: number;
   /** Random source for jitter (default Math.random). */
   random?: () => number;
@@ -160,7 +164,7 @@ export class WorkQueue {
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
-    this.jitter = options.jitter ?? 0;
+    this.jitter = options.jitter ?? DEFAULT_JITTER;
     this.random = options.random ?? Math.random;
   }
 
@@ -338,9 +342,19 @@ export class WorkQueue {
   }
 }
 
-export type ReconcileResult = { requeueAfterMs?: number } | void;
+/**
+ * What a reconcile that returned (did not throw) reports. `requeueAfterMs`: look at the key again after this
+ * long (a status poll, a resync, a recheck): a schedule, not a failure. `retry`: the pass did not reach its goal
+ * for a reason it handled itself (e.g. it showed CloudUnavailable and comes back later) and should count as a
+ * retry, not a success.
+ */
+export type ReconcileResult = { requeueAfterMs?: number; retry?: boolean } | void;
 
-export type ReconcileOutcome = 'success' | 'requeue' | 'error';
+/**
+ * How one reconcile ended, for metrics: `success` (returned; a scheduled requeue after it is still a success),
+ * `retry` (returned with `retry: true`), `error` (threw; re-queued with backoff).
+ */
+export type ReconcileOutcome = 'success' | 'retry' | 'error';
 
 export interface WorkerHooks {
   /** Ready keys in the queue, after each get and done. */
@@ -349,6 +363,8 @@ export interface WorkerHooks {
   onRetry?(key: string, attempt: number, delayMs: number): void;
   /** One reconcile finished. `error` is set when it threw. */
   onReconcile?(key: string, outcome: ReconcileOutcome, durationMs: number, error?: unknown): void;
+  /** A reconcile that returned asked to be run again after `delayMs` (a poll or resync: not a failure). */
+  onRequeue?(key: string, delayMs: number): void;
 }
 
 export interface WorkersHandle {
@@ -396,12 +412,11 @@ export function runWorkers(
       try {
         const result = await reconcile(key);
         queue.forget(key);
+        outcome = result?.retry === true ? 'retry' : 'success';
         const after = result?.requeueAfterMs;
         if (typeof after === 'number' && Number.isFinite(after) && after >= 0) {
           queue.addAfter(key, after);
-          outcome = 'requeue';
-        } else {
-          outcome = 'success';
+          if (hooks.onRequeue) safely(() => hooks.onRequeue!(key, after));
         }
       } catch (err) {
         outcome = 'error';

@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
 import { CloudResolverImpl } from '../controller/clouds.ts';
 import { Controller } from '../controller/controller.ts';
-import { readyCondition } from '../controller/conditions.ts';
+import { readyCondition } from '../core/conditions.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadKubeAccess } from '../kube/config.ts';
+import { combineChecks, informerLiveness, informerNotReadyReason, logCrdHint } from './health.ts';
 import { startHttpServer, type HttpServerHandle } from './http.ts';
 import { LeaderElector } from './leader.ts';
 import { createLogger, type LogLevel } from './log.ts';
@@ -81,6 +82,7 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     hooks: metrics.workerHooks(),
     ...(cfg.namespace ? { namespace: cfg.namespace } : {}),
   });
+  logCrdHint(controller.informer, log);
   metrics.setObjectsSource(function* () {
     for (const o of controller.informer.list()) {
       yield { cloudStatus: o.status?.status, readyReason: readyCondition(o.status?.conditions)?.reason };
@@ -94,11 +96,13 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
       host: cfg.metricsHost,
       metrics,
       log,
-      healthy: () => true,
+      healthy: combineChecks([['informer', informerLiveness(controller.informer)]]),
       ready: () => controller.synced(),
-      notReadyReason: () => (controller.synced() ? undefined : 'cache not synced'),
+      notReadyReason: () => informerNotReadyReason(controller.informer),
     });
     log.info('serving /metrics, /healthz, /readyz', { port: server.port, host: cfg.metricsHost });
+  } else {
+    log.info('no /metrics, /healthz, /readyz: the server is disabled (--metrics-port -1)');
   }
 
   const elector = cfg.leaderElect
@@ -120,8 +124,11 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     stopping = true;
     log.info('shutting down', { signal });
     // Stop taking work and let in-flight reconciles finish, then hand the lease over at once.
-    await controller.stop(cfg.shutdownTimeoutMs);
-    await elector?.stop();
+    // A reconcile that did not end in time may have a cloud write (a POST) in flight: the Lease is then not
+    // released but left to expire, so that no other replica acts before that request could have ended.
+    const drained = await controller.stop(cfg.shutdownTimeoutMs);
+    if (drained) await elector?.stop();
+    else log.warn('reconciles still running at shutdown; leaving the Lease to expire instead of releasing it', { signal });
     metrics.setLeader(false);
     await clouds.close();
     await server?.close();

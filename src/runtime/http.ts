@@ -11,8 +11,8 @@ export interface HttpServerOptions {
   /** Address to bind (default 0.0.0.0; tests use 127.0.0.1). */
   host?: string;
   metrics: Metrics;
-  /** Liveness: false (or throwing) makes /healthz answer 503. */
-  healthy: () => boolean;
+  /** Liveness: false, `{ok: false, reason}` (or throwing) makes /healthz answer 503 (with the reason). */
+  healthy: () => boolean | { ok: boolean; reason?: string };
   /** Readiness: true once the caches have synced; until then /readyz answers 503. */
   ready: () => boolean;
   /** Short text for a 503 from /readyz (default "not ready"). */
@@ -94,11 +94,19 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
         send(req, res, 200, text, metrics.registry.contentType);
         return;
       }
-      case '/healthz':
+      case '/healthz': {
         // Answering at all shows the event loop is alive; healthy() covers the operator's own loops.
-        if (check(opts.healthy)) send(req, res, 200, 'ok\n');
-        else send(req, res, 503, 'unhealthy\n');
+        let h: { ok: boolean; reason?: string };
+        try {
+          const r = opts.healthy();
+          h = typeof r === 'boolean' ? { ok: r } : { ok: r.ok === true, ...(r.reason !== undefined ? { reason: r.reason } : {}) };
+        } catch {
+          h = { ok: false };
+        }
+        if (h.ok) send(req, res, 200, 'ok\n');
+        else send(req, res, 503, (h.reason === undefined ? 'unhealthy' : `unhealthy: ${shortText(h.reason, '')}`) + '\n');
         return;
+      }
       case '/readyz':
         if (check(opts.ready)) {
           send(req, res, 200, 'ok\n');

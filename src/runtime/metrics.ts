@@ -3,7 +3,7 @@
 // observers; object counts by cloud status and Ready reason are computed at scrape time from a callback.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestEvent, RequestObserver } from '../cloud/http.ts';
-import { REASONS } from '../controller/conditions.ts';
+import { REASONS } from '../core/conditions.ts';
 import type { ReconcileOutcome, WorkerHooks } from '../controller/queue.ts';
 import type { KubeRequestObserver } from '../kube/client.ts';
 
@@ -43,7 +43,7 @@ export const NONE_LABEL = 'none';
 /** Statuses a Neutron VPN service can have; always exported (0 when no object has them). */
 const CLOUD_STATUSES = ['ACTIVE', 'DOWN', 'BUILD', 'ERROR', 'PENDING_CREATE', 'PENDING_UPDATE', 'PENDING_DELETE'];
 
-const RESULTS: readonly ReconcileOutcome[] = ['success', 'requeue', 'error'];
+const RESULTS: readonly ReconcileOutcome[] = ['success', 'retry', 'error'];
 
 /** Seconds; reconciles range from a cache hit (sub-ms) to a slow cloud (tens of seconds). */
 const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -67,7 +67,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const reconcileTotal = new Counter({
     name: `${p}reconcile_total`,
-    help: 'Reconciles by result: success, requeue (finished and scheduled again), error (threw; retried with backoff).',
+    help: 'Reconciles by result: success (the pass did its work; a scheduled poll or resync after it is still a success), retry (the pass handled a failure and comes back later), error (threw; retried with backoff).',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -119,6 +119,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const retries = new Counter({
     name: `${p}workqueue_retries_total`,
     help: 'Keys re-queued with backoff after a failed reconcile.',
+    registers: [registry],
+  });
+
+  const requeues = new Counter({
+    name: `${p}workqueue_requeues_total`,
+    help: 'Keys scheduled again after a reconcile that returned (status polls, resyncs, rechecks): schedules, not failures.',
     registers: [registry],
   });
 
@@ -203,6 +209,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     onReconcile(_key, outcome, durationMs) {
       reconcileTotal.inc({ result: outcome });
       reconcileDuration.observe(seconds(durationMs));
+    },
+    onRequeue() {
+      requeues.inc();
     },
   };
 

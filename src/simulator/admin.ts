@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { faultSpecSchema } from './faults.ts';
 import type { FaultInfo, FaultSpec } from './faults.ts';
 import { json, noContent } from './http.ts';
+import { simProjectSchema, simUserSchema } from './identity.ts';
+import type { SimProject, SimUser } from './identity.ts';
 import type { Handler, RouteDef, SimRequest, SimResponse } from './http.ts';
 import type { CountFilter, RequestLogEntry } from './counters.ts';
 import { seedRouterSchema, vpnStatusSchema } from './store.ts';
@@ -47,6 +49,9 @@ export interface AdminOps {
   config(): SimulatorConfig;
   configure(patch: ConfigPatch): void;
   identitySummary(): unknown;
+  projects(): { id: string; name: string; domainId: string }[];
+  addProject(p: SimProject): string;
+  addUser(u: SimUser): string;
 }
 
 class AdminError extends Error {
@@ -84,6 +89,15 @@ function guard(fn: (req: SimRequest) => SimResponse): Handler {
   };
 }
 
+/** Runs an operation whose Error means the request named something impossible (unknown project, …): 400. */
+function invalid<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new AdminError(400, e instanceof Error ? e.message : String(e));
+  }
+}
+
 function need<T>(v: T | undefined, what: string): T {
   if (v === undefined) throw new AdminError(404, `${what} not found`);
   return v;
@@ -117,6 +131,15 @@ export function adminRoutes(ops: AdminOps): RouteDef[] {
       return json(200, ops.config());
     }),
     r('GET', '/identity', () => json(200, ops.identitySummary())),
+    r('POST', '/projects', (req) => {
+      const id = ops.addProject(body(req, simProjectSchema) as SimProject);
+      return json(201, { project: ops.projects().find((p) => p.id === id) });
+    }),
+    r('POST', '/users', (req) => {
+      const u = body(req, simUserSchema) as SimUser;
+      const id = invalid(() => ops.addUser(u));
+      return json(201, { user: { id, name: u.name } });
+    }),
     r('GET', '/services', () => json(200, { services: ops.services() })),
     r('POST', '/services/activate-all', () => json(200, { changed: ops.activateAll() })),
     r('GET', '/services/{id}', (req) => json(200, { service: need(ops.service(id(req)), 'service') })),
@@ -140,7 +163,7 @@ export function adminRoutes(ops: AdminOps): RouteDef[] {
     r('GET', '/routers', () => json(200, { routers: ops.routers().map(routerJson) })),
     r('POST', '/routers', (req) => {
       const seed = body(req, seedRouterSchema) as SeedRouter;
-      ops.addRouter(seed);
+      invalid(() => ops.addRouter(seed));
       const added = ops.routers().find((x) => x.id === seed.id);
       return json(201, { router: added ? routerJson(added) : null });
     }),

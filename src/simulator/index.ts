@@ -27,7 +27,7 @@ import type { CountFilter, RequestLogEntry } from './counters.ts';
 import { Faults } from './faults.ts';
 import type { FaultInfo, FaultSpec } from './faults.ts';
 import { Identity } from './identity.ts';
-import type { SimAppCredential, SimProject, SimUser } from './identity.ts';
+import type { SimAppCredential, SimProject, SimUser, User } from './identity.ts';
 import { keystoneRoutes } from './keystone.ts';
 import { neutronRoutes } from './neutron.ts';
 import { close, createSimServer, listen, Routes } from './server.ts';
@@ -90,8 +90,13 @@ export interface Simulator {
   /** The id of a project (default: the first one, which owns routers seeded without a project). */
   projectId(name?: string): string;
   projects(): ProjectInfo[];
-  /** A clouds.yaml (text) for the first user and its first project, cloud name `simulator` by default. */
-  cloudsYaml(cloudName?: string): string;
+  /** A clouds.yaml (text) for a user (default: the first one) scoped to its first project, cloud name
+   * `simulator` by default. */
+  cloudsYaml(cloudName?: string, userName?: string): string;
+  /** Adds a project (domain `Default` unless named); returns its id (an existing one's when the name is taken). */
+  addProject(p: SimProject): string;
+  /** Adds a user, member of the named projects (created when missing; default the first project); returns its id. */
+  addUser(u: SimUser): string;
   revokeTokens(): void;
 
   // routers
@@ -153,44 +158,56 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   };
   const faults = new Faults(opts.faultSeed);
   const counters = new Counters(opts.requestLogLimit ?? 10_000);
-  for (const r of opts.routers ?? []) store.addRouter(r, identity.defaultProject.id);
-
   const projectId = (name?: string): string => {
     if (name === undefined) return identity.defaultProject.id;
     for (const p of identity.projects.values()) if (p.name === name) return p.id;
     throw new Error(`unknown project ${name}`);
   };
+  /** A router's owner: `projectId`, else the project named `project`, else the first project. */
+  const addRouter = (r: SeedRouter): void => {
+    if (r.project !== undefined && r.projectId !== undefined) throw new Error(`router ${r.id}: give project or projectId, not both`);
+    const owner = r.project !== undefined ? projectId(r.project) : (r.projectId ?? identity.defaultProject.id);
+    store.addRouter({ ...r, projectId: owner }, owner);
+  };
+  for (const r of opts.routers ?? []) addRouter(r);
+
+  const domainName = (id: string | undefined) => (id === undefined ? 'Default' : (identity.domains.get(id)?.name ?? 'Default'));
+  const cloudEntry = (user: User): unknown => {
+    const project = identity.projects.get(user.projectIds.values().next().value ?? '');
+    return {
+      auth: {
+        auth_url: `${state.url}/v3`,
+        username: user.name,
+        password: user.password,
+        project_name: project?.name,
+        user_domain_name: domainName(user.domainId),
+        project_domain_name: domainName(project?.domainId),
+      },
+      region_name: state.region,
+      interface: 'public',
+      identity_api_version: 3,
+    };
+  };
 
   const ops: AdminOps & Omit<Simulator, 'url' | 'authUrl' | 'networkUrl' | 'port' | 'stop'> = {
     projectId,
     projects: () => [...identity.projects.values()].map((p) => ({ ...p })),
-    cloudsYaml: (cloudName = 'simulator') => {
-      const user = identity.users.values().next().value;
-      if (!user) throw new Error('no users');
-      const project = identity.projects.get(user.projectIds.values().next().value ?? '');
-      const domainName = (id: string | undefined) => (id === undefined ? 'Default' : (identity.domains.get(id)?.name ?? 'Default'));
-      return stringify({
-        clouds: {
-          [cloudName]: {
-            auth: {
-              auth_url: `${state.url}/v3`,
-              username: user.name,
-              password: user.password,
-              project_name: project?.name,
-              user_domain_name: domainName(user.domainId),
-              project_domain_name: domainName(project?.domainId),
-            },
-            region_name: state.region,
-            interface: 'public',
-            identity_api_version: 3,
-          },
-        },
-      });
+    cloudsYaml: (cloudName = 'simulator', userName?: string) => {
+      const clouds: Record<string, unknown> = {};
+      const users = [...identity.users.values()];
+      const user = userName === undefined ? users[0] : users.find((u) => u.name === userName);
+      if (!user) throw new Error(userName === undefined ? 'no users' : `unknown user ${userName}`);
+      clouds[cloudName] = cloudEntry(user);
+      return stringify({ clouds });
+    },
+    addProject: (p) => identity.addProject(p).id,
+    addUser: (u) => {
+      if ([...identity.users.values()].some((x) => x.name === u.name && x.domainId === (identity.findDomain({ name: u.domain ?? 'Default' })?.id ?? '')))
+        throw new Error(`user ${u.name} exists`);
+      return identity.addUser(u).id;
     },
     revokeTokens: () => identity.revokeAll(),
-    addRouter: (r) => {
-      store.addRouter(r, identity.defaultProject.id);
-    },
+    addRouter,
     removeRouter: (id) => {
       store.removeRouter(id);
     },

@@ -23,7 +23,10 @@ export function isPending(status: string): boolean {
  * `gatewayV6`: absent or null = none. A router with neither has no external gateway. */
 export interface SeedRouter {
   id: string;
+  /** The owning project's id; default the first project. */
   projectId?: string;
+  /** The owning project by name (domain `Default`), instead of `projectId`; it must exist. */
+  project?: string;
   name?: string;
   gatewayV4?: string | null;
   gatewayV6?: string | null;
@@ -34,6 +37,7 @@ export interface SeedRouter {
 export const seedRouterSchema = z.object({
   id: z.string().min(1),
   projectId: z.string().min(1).optional(),
+  project: z.string().min(1).optional(),
   name: z.string().optional(),
   gatewayV4: z.string().nullable().optional(),
   gatewayV6: z.string().nullable().optional(),

@@ -25,9 +25,16 @@ export function isUuidLike(v: unknown): boolean {
 }
 const validateUuid = (v: unknown) => (isUuidLike(v) ? undefined : `'${pyStr(v)}' is not a valid UUID`);
 const validateUuidOrNone = (v: unknown) => (v === null ? undefined : validateUuid(v));
+/** A string's length as Python's `len` (Neutron) and the API server's `maxLength` count it: Unicode code points,
+ * not UTF-16 code units (an emoji is one character, not two). */
+export function charCount(v: string): number {
+  let n = 0;
+  for (const _ of v) n++;
+  return n;
+}
 const validateString = (max: number) => (v: unknown) => {
   if (typeof v !== 'string') return `'${pyStr(v)}' is not a valid string`;
-  if (v.length > max) return `'${v}' exceeds maximum length of ${max}`;
+  if (charCount(v) > max) return `'${v}' exceeds maximum length of ${max}`;
   return undefined;
 };
 export function convertToBoolean(v: unknown): boolean {
@@ -139,7 +146,7 @@ export function prepareBody(state: SimState, req: SimRequest, ctx: AuthContext, 
   if (state.seedRules) {
     if (typeof dict.name === 'string' && 'name' in res) {
       if (dict.name.length === 0) throw badRequest("Invalid input for name. Reason: '' is too short, minimum length is 1.");
-      if (dict.name.length > 64) throw badRequest(`Invalid input for name. Reason: '${dict.name}' exceeds maximum length of 64.`);
+      if (charCount(dict.name) > 64) throw badRequest(`Invalid input for name. Reason: '${dict.name}' exceeds maximum length of 64.`);
     }
     if (dict.admin_state_up === false) throw badRequest('Invalid input for admin_state_up. Reason: only True is supported.');
   }

@@ -39,7 +39,7 @@ async function sim(opts: SimulatorOptions = {}): Promise<Simulator> {
 }
 
 function cloudFrom(yamlText: string, opts: CreateCloudOptions = {}): Cloud {
-  const c = createCloud(loadCloudConfigFromString(yamlText, undefined, { source: 'test clouds.yaml' }), opts);
+  const c = createCloud(loadCloudConfigFromString(yamlText, undefined, { source: 'test clouds.yaml', allowFilePaths: true }), opts);
   clouds.push(c);
   return c;
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createCloud, type Cloud } from '../../src/cloud/cloud.ts';
 import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
-import { CloudView } from '../../src/controller/cloudview.ts';
+import { CloudView } from '../../src/kinds/vpnservice/view.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
 
 let sim: Simulator;

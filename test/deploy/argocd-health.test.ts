@@ -4,8 +4,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REASONS, type Reason } from '../../src/controller/conditions.ts';
-import { nextStatus } from '../../src/controller/status.ts';
+import { REASONS, type Reason } from '../../src/core/conditions.ts';
+import { nextStatus } from '../../src/core/status.ts';
 import type { VpnService } from '../../src/api/vpnservice.ts';
 
 const SCRIPT = readFileSync(fileURLToPath(new URL('../../deploy/argocd/health.lua', import.meta.url)), 'utf8');
@@ -60,6 +60,7 @@ const expected: Record<Reason, string> = {
   InvalidSpec: 'Degraded',
   AuthFailed: 'Degraded',
   CredentialsNotFound: 'Degraded',
+  RouterNotFound: 'Degraded',
   Error: 'Degraded',
   Down: 'Degraded',
 };

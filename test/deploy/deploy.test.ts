@@ -394,6 +394,7 @@ describe('least privilege: the operator on its ServiceAccount token', () => {
       { verb: 'create', resource: 'events', namespace: 'x' },
       { verb: 'patch', resource: 'events', namespace: 'x' },
       { verb: 'get', resource: 'secrets', namespace: 'x', name: 'creds' },
+      { verb: 'patch', resource: 'secrets', namespace: 'x', name: 'creds' },
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
       { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: NS, name: 'vpnaas-operator' },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: NS, name: 'vpnaas-operator' },

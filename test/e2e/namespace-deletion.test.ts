@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
-import { Vpns } from '../support/vpns.ts';
+import { Vpns, ready } from '../support/vpns.ts';
+import { z } from 'zod';
 import { KubeApiError } from '../../src/kube/client.ts';
 import { auditCloud, describeAudit } from '../support/audit.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
@@ -72,9 +73,17 @@ for (const mode of ['upstream', 'seed'] as const) {
 
       if (secretFirst) {
         // The namespace controller deletes what a namespace holds in no fixed order: force the order in which the
-        // Secret is gone first and the operator has noticed (the objects show it) before the objects are deleted.
+        // Secret is deleted first. Each object that used it guards it with a finalizer of its own, so it stays
+        // (Terminating, still readable) until their cloud cleanup is done; the objects keep working meanwhile.
         await kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/creds`);
-        await vpns.waitReason(ns, 'own-1', 'CredentialsNotFound', 60_000);
+        const secret = z
+          .object({ metadata: z.object({ deletionTimestamp: z.string().optional(), finalizers: z.array(z.string()).optional() }) })
+          .parse(await kube.request('GET', `/api/v1/namespaces/${ns}/secrets/creds`));
+        expect(secret.metadata.deletionTimestamp).toBeDefined();
+        const guards = (secret.metadata.finalizers ?? []).filter((f) => f.startsWith('vpnaas.dev/in-use-'));
+        expect(guards.sort()).toEqual([objs[0]!, objs[1]!, objs[3]!].map((o) => `vpnaas.dev/in-use-${o.metadata.uid}`).sort());
+        await new Promise((r) => setTimeout(r, 2_000));
+        expect(ready(await vpns.get(ns, 'own-1'))?.reason).toBe('Active');
       }
       const t0 = Date.now();
       await kube.request('DELETE', `/api/v1/namespaces/${ns}`);
@@ -96,6 +105,6 @@ for (const mode of ['upstream', 'seed'] as const) {
     };
 
     it('a namespace with a Secret and Ready VpnServices using it (and one on the default cloud) is gone within a bound; the cloud services are gone', () => scenario(false), 120_000);
-    it('the same when the Secret went first and the objects already show CredentialsNotFound', () => scenario(true), 180_000);
+    it('the same when the Secret is deleted first: it stays, guarded, until the objects that used it are cleaned up', () => scenario(true), 180_000);
   });
 }

@@ -81,13 +81,15 @@ describe('against real Neutron', () => {
     expect(ready(o)?.message).toContain(os.seed.routerWithoutGateway.id);
   });
 
-  it('a router that does not exist → Stalled', async () => {
+  it('a router that does not exist (or that the credentials cannot see) → RouterNotFound, Stalled, no claim', async () => {
     const ns = await namespace();
     const missing = randomUUID();
     await apply(ns, 'missing', { routerId: missing });
-    const o = await waitReason(ns, 'missing', 'InvalidSpec');
+    const o = await waitReason(ns, 'missing', 'RouterNotFound');
     expect(o.status?.conditions?.find((c) => c.type === 'Stalled')?.status).toBe('True');
-    expect(ready(o)?.message).toContain('RouterNotFound');
+    expect(ready(o)?.message).toContain(`no router ${missing}`);
+    // It is no claimant: no create intent, no finalizer (it made no cloud write).
+    expect(o.metadata.annotations?.['vpnaas.dev/create-intent']).toBeUndefined();
   });
 
   it('two objects on one router → conflict, although Neutron alone would allow both', async () => {

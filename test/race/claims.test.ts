@@ -152,7 +152,9 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     };
     let objs: VpnService[];
     try {
-      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, 45_000, 500);
+      // After a kill, an intent whose POST may still be in flight is resolved by look-up only once that POST could
+      // have ended (intent age > the cloud timeout + margins, ~40 s), never by a second POST: allow for it.
+      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, kills > 0 ? 90_000 : 45_000, 500);
     } catch (err) {
       const all = [...(await vpns.list(nsA)), ...(await vpns.list(nsB))];
       const hist = new Map<string, number>();

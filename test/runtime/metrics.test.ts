@@ -96,7 +96,7 @@ describe('metrics endpoint', () => {
     expect(text).toContain('# TYPE vpnaas_reconcile_duration_seconds histogram');
     expect(text).toContain('# TYPE vpnaas_cloud_request_duration_seconds histogram');
     // series that exist from the start
-    for (const result of ['success', 'requeue', 'error']) {
+    for (const result of ['success', 'retry', 'error']) {
       expect(value(samples, 'vpnaas_reconcile_total', { result })).toBe(0);
     }
     expect(value(samples, 'vpnaas_workqueue_retries_total')).toBe(0);
@@ -128,6 +128,7 @@ describe('metrics endpoint', () => {
         if (key === 'ns/slow') await gate;
         if (key.startsWith('ns/err')) throw Object.assign(new Error('boom'), { retryAfterMs: 30_000 });
         if (key.startsWith('ns/requeue')) return { requeueAfterMs: 60_000 };
+        if (key.startsWith('ns/retry')) return { requeueAfterMs: 5_000, retry: true };
         return undefined;
       },
       metrics.workerHooks(),
@@ -136,20 +137,23 @@ describe('metrics endpoint', () => {
       // One worker held on ns/slow; three keys wait behind it.
       queue.add('ns/slow');
       await waitFor(() => seen.includes('ns/slow'));
-      for (const k of ['ns/ok', 'ns/err1', 'ns/requeue1']) queue.add(k);
+      for (const k of ['ns/ok', 'ns/err1', 'ns/requeue1', 'ns/retry1']) queue.add(k);
       // Depth is reported after each get: still 0 here (ns/slow was taken from an empty queue).
       expect(value(await scrape(), 'vpnaas_workqueue_depth')).toBe(0);
       release();
-      await waitFor(() => seen.length === 4);
-      await waitFor(async () => value(await scrape(), 'vpnaas_reconcile_total', { result: 'requeue' }) === 1);
+      await waitFor(() => seen.length === 5);
+      await waitFor(async () => value(await scrape(), 'vpnaas_reconcile_duration_seconds_count') === 5);
       const s = await scrape();
-      expect(value(s, 'vpnaas_reconcile_total', { result: 'success' })).toBe(2);
+      // A pass that did its work and scheduled a poll (ns/requeue1) is a success, not a failure-like 'requeue'.
+      expect(value(s, 'vpnaas_reconcile_total', { result: 'success' })).toBe(3);
+      expect(value(s, 'vpnaas_reconcile_total', { result: 'retry' })).toBe(1);
       expect(value(s, 'vpnaas_reconcile_total', { result: 'error' })).toBe(1);
-      expect(value(s, 'vpnaas_reconcile_total', { result: 'requeue' })).toBe(1);
+      expect(value(s, 'vpnaas_reconcile_total', { result: 'requeue' })).toBeUndefined();
+      expect(value(s, 'vpnaas_workqueue_requeues_total')).toBe(2);
       expect(value(s, 'vpnaas_workqueue_retries_total')).toBe(1);
       expect(value(s, 'vpnaas_workqueue_depth')).toBe(0);
-      expect(value(s, 'vpnaas_reconcile_duration_seconds_count')).toBe(4);
-      expect(value(s, 'vpnaas_reconcile_duration_seconds_bucket', { le: '+Inf' })).toBe(4);
+      expect(value(s, 'vpnaas_reconcile_duration_seconds_count')).toBe(5);
+      expect(value(s, 'vpnaas_reconcile_duration_seconds_bucket', { le: '+Inf' })).toBe(5);
       expect(value(s, 'vpnaas_reconcile_duration_seconds_sum')).toBeGreaterThan(0);
     } finally {
       await workers.stop();

@@ -89,10 +89,28 @@ describe('simulator: admin HTTP API (/_sim)', () => {
     expect((await n.create({ router_id: ROUTER_B })).status).toBe(201);
     expect((await n.get(a.id)).body.vpnservice.status).toBe('ACTIVE');
 
+    // Projects and users at run time; a router of another project is invisible to the demo project.
+    const proj = await admin('POST', '/projects', { name: 'team-b' });
+    expect(proj.status).toBe(201);
+    expect(proj.body.project).toMatchObject({ name: 'team-b', id: sim.projectId('team-b') });
+    expect((await admin('POST', '/projects', { name: '' })).status).toBe(400);
+    const user = await admin('POST', '/users', { name: 'bob', password: 'pw', projects: ['team-b'] });
+    expect(user.status).toBe(201);
+    expect(user.body.user).toEqual({ id: expect.any(String), name: 'bob' });
+    expect((await admin('POST', '/users', { name: 'bob', password: 'pw' })).status).toBe(400);
+    expect((await admin('POST', '/routers', { id: ROUTER_NO_GW, project: 'nobody' })).body).toEqual({ error: 'unknown project nobody' });
+    const rb = await admin('POST', '/routers', { id: ROUTER_NO_GW, project: 'team-b', gatewayV4: '192.0.2.99' });
+    expect(rb.body.router).toMatchObject({ projectId: sim.projectId('team-b') });
+    expect((await n.create({ router_id: ROUTER_NO_GW })).body.NeutronError.type).toBe('RouterNotFound');
+    const bob = neutron(sim, await issueToken(sim, passwordAuth('bob', 'pw', { project: { name: 'team-b', domain: { name: 'Default' } } })));
+    expect((await bob.create({ router_id: ROUTER_NO_GW })).status).toBe(201);
+    expect(sim.cloudsYaml('b', 'bob')).toContain('username: bob');
+
     const id = await admin('GET', '/identity');
     expect(id.body.projects[0]).toMatchObject({ name: 'demo', id: sim.projectId() });
     expect(id.body.users[0]).toMatchObject({ name: 'demo' });
     expect(id.text).not.toContain('secret');
+    expect(id.text).not.toContain('"pw"');
   });
 });
 
@@ -217,6 +235,69 @@ describe('simulator: CLI (out of process)', () => {
 
     process.kill(child.pid as number, 'SIGTERM');
     expect(await exit).toBe(0);
+  });
+
+  it('makes further projects and users (--project, --user, --router ID:GW:PROJECT): routers belong to a project, others get 404', async () => {
+    const clouds = path.join(dir, 'clouds-two.yaml');
+    const ROUTER_C = '3c9e5d7a-1b2f-4e8d-9c6a-5f4e3d2c1b0a';
+    const { child, firstLine, exit } = run([
+      '--project', 'team-b',
+      '--user', 'bob:b0b-pw:team-b',
+      '--user', 'carol:c4rol:demo,team-b',
+      '--router', ROUTER_A,
+      '--router', `${ROUTER_B}:auto:team-b`,
+      '--router', `${ROUTER_C}:none:team-b`,
+      '--clouds-yaml', clouds,
+    ]);
+    const info = JSON.parse(await firstLine) as { url: string; authUrl: string };
+    const cfg = parseYaml(await readFile(clouds, 'utf8'));
+    expect(Object.keys(cfg.clouds)).toEqual(['simulator', 'simulator-bob', 'simulator-carol']);
+    expect(cfg.clouds['simulator-bob'].auth).toMatchObject({ auth_url: info.authUrl, username: 'bob', password: 'b0b-pw', project_name: 'team-b' });
+    expect(cfg.clouds['simulator-carol'].auth).toMatchObject({ username: 'carol', project_name: 'demo' });
+
+    const token = async (user: string, password: string, project: string) => {
+      const t = await http('POST', `${info.authUrl}/auth/tokens`, { body: passwordAuth(user, password, { project: { name: project, domain: { name: 'Default' } } }) });
+      expect(t.status).toBe(201);
+      return { 'x-auth-token': t.headers['x-subject-token'] as string };
+    };
+    const create = (h: Record<string, string>, router: string) =>
+      http('POST', `${info.url}/v2.0/vpn/vpnservices`, { headers: h, body: { vpnservice: { router_id: router } } });
+    const demo = await token('demo', 'secret', 'demo');
+    const bob = await token('bob', 'b0b-pw', 'team-b');
+    // Each project sees its own routers only; another project's router is 404 RouterNotFound, as in Neutron.
+    expect((await create(bob, ROUTER_A)).body.NeutronError.type).toBe('RouterNotFound');
+    expect((await http('GET', `${info.url}/v2.0/routers/${ROUTER_A}`, { headers: bob })).status).toBe(404);
+    expect((await create(demo, ROUTER_B)).body.NeutronError.type).toBe('RouterNotFound');
+    expect((await create(bob, ROUTER_C)).body.NeutronError.type).toBe('RouterIsNotExternal');
+    const b = await create(bob, ROUTER_B);
+    expect(b.status).toBe(201);
+    expect(b.body.vpnservice.external_v4_ip).toMatch(/^172\.24\./);
+    expect((await create(demo, ROUTER_A)).status).toBe(201);
+    // carol is in both projects; scoped to team-b she sees bob's service, scoped to demo she does not.
+    const carolB = await token('carol', 'c4rol', 'team-b');
+    const list = await http('GET', `${info.url}/v2.0/vpn/vpnservices`, { headers: carolB });
+    expect(list.body.vpnservices.map((x: { id: string }) => x.id)).toEqual([b.body.vpnservice.id]);
+    // The admin API shows who owns what.
+    const routers = (await http('GET', `${info.url}/_sim/routers`)).body.routers as { id: string; projectId: string }[];
+    const ident = (await http('GET', `${info.url}/_sim/identity`)).body as { projects: { id: string; name: string }[] };
+    const teamB = ident.projects.find((p) => p.name === 'team-b')?.id;
+    expect(routers.find((r) => r.id === ROUTER_B)?.projectId).toBe(teamB);
+    process.kill(child.pid as number, 'SIGTERM');
+    expect(await exit).toBe(0);
+  });
+
+  it('refuses malformed --user and --router flags and unknown router projects', async () => {
+    for (const [args, msg] of [
+      [['--user', 'bob'], '--user'],
+      [['--user', 'bob:'], 'NAME:PASSWORD'],
+      [['--user', 'demo:x'], "given twice (or 'demo'"],
+      [['--router', `${ROUTER_A}:auto:`], 'ID[:GWV4[:PROJECT]]'],
+      [['--router', `${ROUTER_A}:auto:nobody`], 'unknown project nobody'],
+    ] as const) {
+      const r = run([...args]);
+      expect(await r.exit).not.toBe(0);
+      expect(r.stderr()).toContain(msg);
+    }
   });
 
   it('--no-seed-rules behaves like upstream Neutron', async () => {

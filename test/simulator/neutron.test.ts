@@ -237,6 +237,21 @@ describe('simulator: Neutron VPN services (seed rules on)', () => {
       expectNeutronError(await n.create({ router_id: ROUTER_A, name: '' }), 400, 'HTTPBadRequest', /name/);
       expect((await n.create({ router_id: ROUTER_A, name: 'x'.repeat(64) })).status).toBe(201);
     });
+    it('counts characters as Unicode code points, as Neutron (Python len) and the API server do', async () => {
+      // 64 emoji are 128 UTF-16 code units: the CRD accepts them (maxLength counts code points), so must the cloud.
+      const emoji64 = '\u{1F510}'.repeat(64);
+      expect(emoji64.length).toBe(128);
+      const r = await n.create({ router_id: ROUTER_A, name: emoji64 });
+      expect(r.status).toBe(201);
+      expect(r.body.vpnservice.name).toBe(emoji64);
+      sim.deleteService(r.body.vpnservice.id);
+      expectNeutronError(await n.create({ router_id: ROUTER_A, name: '\u{1F510}'.repeat(65) }), 400, 'HTTPBadRequest', /exceeds maximum length of 64/);
+      // The 255-character limits (name, description, tenant_id) count code points too.
+      const d = (await n.create({ router_id: ROUTER_A, description: '\u{1F510}'.repeat(255) })).status;
+      expect(d).toBe(201);
+      for (const s of sim.services()) sim.deleteService(s.id);
+      expectNeutronError(await n.create({ router_id: ROUTER_A, description: '\u{1F510}'.repeat(256) }), 400, 'HTTPBadRequest', /exceeds maximum length of 255/);
+    });
     it('project_id in the body: 400', async () => {
       expectNeutronError(await n.create({ router_id: ROUTER_A, project_id: sim.projectId('demo') }), 400, 'HTTPBadRequest', "Unrecognized attribute(s) 'project_id'");
     });

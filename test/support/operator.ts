@@ -65,6 +65,11 @@ export class OperatorProcess {
     await this.exitPromise;
   }
 
+  /** Waits for the process to end by itself; returns the exit code. */
+  exited(): Promise<number | null> {
+    return this.exitPromise;
+  }
+
   /** SIGTERM and wait; returns the exit code. */
   async stop(): Promise<number | null> {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;

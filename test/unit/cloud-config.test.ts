@@ -263,20 +263,49 @@ clouds:
   });
 
   it('reads TLS settings: cacert path (relative to baseDir), verify as a CA path, PEM from a Secret', () => {
+    const own = { allowFilePaths: true } as const;
     const c = loadCloudConfigFromString(`${basic}    cacert: certs/ca.pem\n    verify: false\n`, 'mycloud', {
       baseDir: '/cfg',
+      ...own,
     });
     expect(c.cacert).toBe('/cfg/certs/ca.pem');
     expect(c.verify).toBe(false);
-    const v = loadCloudConfigFromString(`${basic}    verify: /etc/ssl/my-ca.pem\n`);
+    const v = loadCloudConfigFromString(`${basic}    verify: /etc/ssl/my-ca.pem\n`, undefined, own);
     expect(v.cacert).toBe('/etc/ssl/my-ca.pem');
     expect(v.verify).toBe(true);
     const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
     const s = loadCloudConfigFromString(`${basic}    cacert: /not/in/the/pod.pem\n`, undefined, { cacert: pem });
     expect(s.cacert).toBe(pem);
     expect(tlsSettingsFrom(s)).toEqual({ ca: pem, rejectUnauthorized: true });
-    const missing = loadCloudConfigFromString(`${basic}    cacert: /nonexistent/ca.pem\n`);
+    const missing = loadCloudConfigFromString(`${basic}    cacert: /nonexistent/ca.pem\n`, undefined, own);
     expect(() => tlsSettingsFrom(missing)).toThrow('clouds.yaml: clouds.mycloud.cacert: cannot read /nonexistent/ca.pem (ENOENT)');
+  });
+
+  it("refuses file paths in a tenant's clouds.yaml (a Secret): cacert, verify as a CA path, cert, key", () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const source = { source: 'Secret team-a/creds key clouds.yaml' };
+    // Existing files and missing ones get the same answer, and nothing is read: no file-existence oracle.
+    for (const [extra, field] of [
+      ['cacert: /etc/passwd', 'cacert'],
+      ['cacert: /nonexistent/ca.pem', 'cacert'],
+      ['cacert: certs/ca.pem', 'cacert'],
+      ['cacert: ~/ca.pem', 'cacert'],
+      ['verify: /etc/ssl/certs/ca-certificates.crt', 'cacert'],
+      ['cert: /var/run/secrets/kubernetes.io/serviceaccount/token', 'cert'],
+      ['key: /etc/shadow', 'key'],
+    ] as const) {
+      const e = configError(() => loadCloudConfigFromString(`${basic}    ${extra}\n`, 'mycloud', source));
+      expect(e.fieldPath).toBe(`clouds.mycloud.${field}`);
+      expect(e.message).toMatch(/^Secret team-a\/creds key clouds\.yaml: clouds\.mycloud\.(cacert|cert|key): a clouds\.yaml from a Secret cannot name a file on the operator's filesystem/);
+      expect(e.message).not.toContain(extra.slice(extra.indexOf(' ') + 1));
+    }
+    expect(configError(() => loadCloudConfigFromString(`${basic}    cacert: /x.pem\n`)).message).toContain("put the PEM CA bundle in the Secret's cacert key");
+    // The Secret's cacert key is the way; PEM text inline works too; a path the cacert key replaces is never read.
+    expect(loadCloudConfigFromString(basic, 'mycloud', { ...source, cacert: pem }).cacert).toBe(pem);
+    const inline = loadCloudConfigFromString(`${basic}    cacert: |\n${pem.replace(/^/gm, '      ').trimEnd()}\n`, 'mycloud', source);
+    expect(inline.cacert).toContain('-----BEGIN CERTIFICATE-----');
+    expect(loadCloudConfigFromString(`${basic}    cacert: /etc/passwd\n`, 'mycloud', { ...source, cacert: pem }).cacert).toBe(pem);
+    expect(configError(() => loadCloudConfigFromString(`${basic}    key: /etc/shadow\n`, 'mycloud', { ...source, cacert: pem })).fieldPath).toBe('clouds.mycloud.key');
   });
 
   it('reads region lists, network_interface, api_timeout and the endpoint override', () => {
@@ -346,6 +375,12 @@ describe('loadCloudConfig (search path)', () => {
     const explicit = path.join(dir, 'explicit.yaml');
     writeFileSync(explicit, cloud('explicit', 'E'));
     expect(loadCloudConfig({ env: { OS_CLIENT_CONFIG_FILE: explicit }, cwd, homeDir: home }).cloudName).toBe('explicit');
+  });
+
+  it("the operator's own clouds.yaml (a mounted file) may name files: cacert, cert, key", () => {
+    writeFileSync(path.join(cwd, 'clouds.yaml'), `${basic}    cacert: certs/ca.pem\n    cert: /etc/tls/client.pem\n    key: /etc/tls/client.key\n`);
+    const c = loadCloudConfig({ env: {}, cwd, homeDir: home });
+    expect(c).toMatchObject({ cacert: path.join(cwd, 'certs/ca.pem'), cert: '/etc/tls/client.pem', key: '/etc/tls/client.key' });
   });
 
   it('selects the cloud by argument, then OS_CLOUD', () => {

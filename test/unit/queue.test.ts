@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WorkQueue, backoffDelay, runWorkers } from '../../src/controller/queue.ts';
+import { DEFAULT_JITTER, WorkQueue, backoffDelay, runWorkers } from '../../src/controller/queue.ts';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -157,7 +157,7 @@ describe('WorkQueue', () => {
 
   it('addRateLimited backs off exponentially up to the cap; forget resets', async () => {
     vi.useFakeTimers();
-    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1_000 });
+    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1_000, jitter: 0 });
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {
       delays.push(q.addRateLimited('a'));
@@ -215,10 +215,53 @@ describe('WorkQueue', () => {
   });
 });
 
+describe('addRateLimited jitter (default on)', () => {
+  /** A seeded generator (mulberry32), so the table below is exact and reproducible. */
+  function seeded(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it.each([
+    // random draw r → delay d * (1 - 0.2 r) for attempts 0..5 of base 1 s, cap 10 s
+    { name: 'r = 0: the plain exponential', random: () => 0, want: [1_000, 2_000, 4_000, 8_000, 10_000, 10_000] },
+    { name: 'r = 0.5: 10 % shorter', random: () => 0.5, want: [900, 1_800, 3_600, 7_200, 9_000, 9_000] },
+    { name: 'r = 1: 20 % shorter at most', random: () => 1, want: [800, 1_600, 3_200, 6_400, 8_000, 8_000] },
+  ])('uses DEFAULT_JITTER (0.2) downwards: $name', ({ random, want }) => {
+    expect(DEFAULT_JITTER).toBe(0.2);
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 10_000, random });
+    const got = want.map(() => q.addRateLimited('k'));
+    got.forEach((d, i) => expect(d).toBeCloseTo(want[i] as number, 6));
+    q.shutDown();
+  });
+
+  it('spreads keys that failed at the same moment (seeded), within [0.8 d, d], never above the cap', () => {
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 10_000, random: seeded(42) });
+    const first = Array.from({ length: 100 }, (_, i) => q.addRateLimited(`k${i}`));
+    expect(Math.min(...first)).toBeGreaterThanOrEqual(800);
+    expect(Math.max(...first)).toBeLessThanOrEqual(1_000);
+    expect(new Set(first.map((d) => Math.round(d))).size).toBeGreaterThan(50); // not one herd
+    // The same seed gives the same delays.
+    const again = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 10_000, random: seeded(42) });
+    expect(Array.from({ length: 100 }, (_, i) => again.addRateLimited(`k${i}`))).toEqual(first);
+    for (let i = 0; i < 20; i++) expect(q.addRateLimited('k0')).toBeLessThanOrEqual(10_000);
+    // A Retry-After minimum is not shortened by the jitter.
+    expect(q.addRateLimited('r', 5_000)).toBe(5_000);
+    q.shutDown();
+    again.shutDown();
+  });
+});
+
 describe('runWorkers', () => {
   it('forgets on success and re-queues after requeueAfterMs', async () => {
     vi.useFakeTimers();
-    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 60_000 });
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 60_000, jitter: 0 });
     const seen: string[] = [];
     const outcomes: string[] = [];
     const handle = runWorkers(
@@ -238,13 +281,13 @@ describe('runWorkers', () => {
     expect(seen).toEqual(['a']);
     await vi.advanceTimersByTimeAsync(1);
     expect(seen).toEqual(['a', 'a']);
-    expect(outcomes).toEqual(['requeue', 'success']);
+    expect(outcomes).toEqual(['success', 'success']); // a scheduled requeue after a pass is a success
     await handle.stop();
   });
 
   it('retries a failing key with backoff, honouring retryAfterMs, and keeps other keys going', async () => {
     vi.useFakeTimers();
-    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 10_000 });
+    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 10_000, jitter: 0 });
     const calls: Array<[string, number]> = [];
     const retries: Array<[string, number, number]> = [];
     let failuresLeft = 3;

@@ -9,6 +9,7 @@ export const REASONS = {
   Updating: { ready: 'False', phase: 'reconciling' },
   RouterConflict: { ready: 'False', phase: 'stalled' },
   RouterInUse: { ready: 'False', phase: 'stalled' },
+  RouterNotFound: { ready: 'False', phase: 'stalled' },
   InvalidSpec: { ready: 'False', phase: 'stalled' },
   AuthFailed: { ready: 'False', phase: 'stalled' },
   CredentialsNotFound: { ready: 'False', phase: 'stalled' },

@@ -1,7 +1,12 @@
 // What one cloud holds, read in bulk: a snapshot of all VPN services of the project, refreshed by a paginated
 // LIST that is shared by every reconcile waiting for news. Following 1,000 PENDING_CREATE services to ACTIVE
 // costs one LIST (a few pages) per poll round, not 1,000 GETs.
-import type { CloudVpn, VpnApi } from './ports.ts';
+import type { VpnService as CloudVpn } from '../../cloud/vpnservices.ts';
+
+/** The calls the view needs (the VPN service client has them). */
+export interface VpnApi {
+  list(filter: { routerId?: string }): Promise<CloudVpn[]>;
+}
 
 export interface Snapshot {
   /** When the LIST that produced this snapshot started (ms since the epoch). */

@@ -1,26 +1,38 @@
-// The operator's writes to Kubernetes: metadata (finalizer, create intent) with an optimistic-concurrency
-// precondition, status by merge patch on /status, and events (deduplicated like client-go's correlator).
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, VpnService, type VpnServiceStatus } from '../api/vpnservice.ts';
+// The operator's writes to Kubernetes, for every kind: metadata (finalizer, create intent) with an
+// optimistic-concurrency precondition, status by merge patch on /status, and events (deduplicated like client-go's
+// correlator).
 import { KubeApiError, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 import { statusMergePatch } from './status.ts';
+import type { ManagedObject } from './types.ts';
+
+/** Where a kind lives in the API, and how to read what the API server returns. */
+export interface KindInfo<O> {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  parse(raw: unknown): O;
+}
 
 export interface MetaChange {
   finalizers?: string[];
   annotations?: Record<string, string | null>;
 }
 
-export interface Writer {
-  patchMeta(obj: VpnService, change: MetaChange): Promise<VpnService>;
-  patchStatus(obj: VpnService, next: VpnServiceStatus): Promise<VpnService>;
-  event(obj: VpnService, type: 'Normal' | 'Warning', reason: string, message: string): void;
+export interface Writer<O extends ManagedObject> {
+  patchMeta(obj: O, change: MetaChange): Promise<O>;
+  patchStatus(obj: O, next: NonNullable<O['status']>): Promise<O>;
+  event(obj: O, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
-function objectPath(obj: VpnService): string {
-  return `/apis/${GROUP}/${VERSION}/namespaces/${obj.metadata.namespace}/${PLURAL}/${obj.metadata.name}`;
+/** The path of a kind's objects (one namespace, or all). */
+export function kindPath(k: { group: string; version: string; plural: string }, namespace?: string): string {
+  return namespace ? `/apis/${k.group}/${k.version}/namespaces/${namespace}/${k.plural}` : `/apis/${k.group}/${k.version}/${k.plural}`;
 }
 
-export class KubeWriter implements Writer {
+export class KubeWriter<O extends ManagedObject> implements Writer<O> {
+  private readonly info: KindInfo<O>;
   private readonly kube: KubeClient;
   private readonly log: Logger;
   private readonly component: string;
@@ -28,24 +40,29 @@ export class KubeWriter implements Writer {
   /** Recent events by (uid, type, reason, message): name and count, for aggregation. */
   private readonly recent = new Map<string, { name: string; count: number; at: number }>();
 
-  constructor(kube: KubeClient, log: Logger, opts: { component?: string; host?: string } = {}) {
+  constructor(info: KindInfo<O>, kube: KubeClient, log: Logger, opts: { component?: string; host?: string } = {}) {
+    this.info = info;
     this.kube = kube;
     this.log = log;
     this.component = opts.component ?? 'vpnaas-operator';
     this.host = opts.host ?? '';
   }
 
-  async patchMeta(obj: VpnService, change: MetaChange): Promise<VpnService> {
-    // resourceVersion in a merge patch is a precondition: a concurrent change gives 409 and the key is retried.
-    const body = { metadata: { resourceVersion: obj.metadata.resourceVersion, ...change } };
-    const res = await this.kube.request('PATCH', objectPath(obj), body, MERGE_PATCH);
-    return VpnService.parse(res);
+  private objectPath(obj: O): string {
+    return `${kindPath(this.info, obj.metadata.namespace)}/${obj.metadata.name}`;
   }
 
-  async patchStatus(obj: VpnService, next: VpnServiceStatus): Promise<VpnService> {
+  async patchMeta(obj: O, change: MetaChange): Promise<O> {
+    // resourceVersion in a merge patch is a precondition: a concurrent change gives 409 and the key is retried.
+    const body = { metadata: { resourceVersion: obj.metadata.resourceVersion, ...change } };
+    const res = await this.kube.request('PATCH', this.objectPath(obj), body, MERGE_PATCH);
+    return this.info.parse(res);
+  }
+
+  async patchStatus(obj: O, next: NonNullable<O['status']>): Promise<O> {
     const body = { status: statusMergePatch(obj.status, next) };
-    const res = await this.kube.request('PATCH', `${objectPath(obj)}/status`, body, MERGE_PATCH);
-    return VpnService.parse(res);
+    const res = await this.kube.request('PATCH', `${this.objectPath(obj)}/status`, body, MERGE_PATCH);
+    return this.info.parse(res);
   }
 
   /**
@@ -53,7 +70,7 @@ export class KubeWriter implements Writer {
    * burst of objects does not make the API server serve events before status; past 5,000 queued, the oldest
    * events are dropped (and said so in the log).
    */
-  event(obj: VpnService, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  event(obj: O, type: 'Normal' | 'Warning', reason: string, message: string): void {
     this.pending.push({ obj, type, reason, message });
     if (this.pending.length > 5_000) {
       const dropped = this.pending.shift()!;
@@ -62,7 +79,7 @@ export class KubeWriter implements Writer {
     this.pump();
   }
 
-  private readonly pending: Array<{ obj: VpnService; type: 'Normal' | 'Warning'; reason: string; message: string }> = [];
+  private readonly pending: Array<{ obj: O; type: 'Normal' | 'Warning'; reason: string; message: string }> = [];
   private sending = 0;
 
   private pump(): void {
@@ -84,7 +101,7 @@ export class KubeWriter implements Writer {
     }
   }
 
-  private async sendEvent(obj: VpnService, type: string, reason: string, message: string): Promise<void> {
+  private async sendEvent(obj: O, type: string, reason: string, message: string): Promise<void> {
     const now = new Date();
     const ns = obj.metadata.namespace;
     const dedup = `${obj.metadata.uid}\u0000${type}\u0000${reason}\u0000${message}`;
@@ -110,8 +127,8 @@ export class KubeWriter implements Writer {
       kind: 'Event',
       metadata: { name, namespace: ns },
       involvedObject: {
-        apiVersion: API_VERSION,
-        kind: KIND,
+        apiVersion: `${this.info.group}/${this.info.version}`,
+        kind: this.info.kind,
         name: obj.metadata.name,
         namespace: ns,
         uid: obj.metadata.uid,
