@@ -12,6 +12,7 @@
 // 7th create landed (restarted), and two replicas with leader election whose leader is SIGKILLed there.
 // RACE_PAIRS (default 20) and RACE_GAP_MS (default 150) change the size and the gap.
 import { randomUUID } from 'node:crypto';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
@@ -68,10 +69,14 @@ type Arrangement = 'pair by pair' | 'one side, then the other, the POST slow too
 
 async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Disturbance, arrangement: Arrangement = 'pair by pair'): Promise<void> {
   const sim: Simulator = await startSimulator({ seedRules: mode === 'seed', activeDelayMs: 500 });
+  // A 5 s request timeout (api_timeout): after a kill, an intent whose POST may still land is resolved by look-up
+  // once that POST could have ended, which the timeout bounds; the default 30 s would only make the suite slower.
+  const doc = YAML.parse(sim.cloudsYaml('sim')) as { clouds: { sim: Record<string, unknown> } };
+  const cloudsYaml = YAML.stringify({ clouds: { sim: { ...doc.clouds.sim, api_timeout: 5 } } });
   const ops: OperatorProcess[] = [];
   const dead = new Set<OperatorProcess>();
   const start = (args: string[] = []) => {
-    const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim', args: ['--resync', '5s', ...args] }).start();
+    const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'sim', args: ['--resync', '5s', ...args] }).start();
     ops.push(op);
     return op;
   };
@@ -154,7 +159,7 @@ async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Distur
     try {
       // After a kill, an intent whose POST may still be in flight is resolved by look-up only once that POST could
       // have ended (intent age > the cloud timeout + margins, ~40 s), never by a second POST: allow for it.
-      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, kills > 0 ? 90_000 : 45_000, 500);
+      objs = await eventually(settled, `${PAIRS} Active + ${PAIRS} RouterConflict`, disturbance !== 'none' ? 90_000 : 45_000, 500);
     } catch (err) {
       const all = [...(await vpns.list(nsA)), ...(await vpns.list(nsB))];
       const hist = new Map<string, number>();
