@@ -10,6 +10,9 @@ import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
 import { VpnService } from '../../src/api/vpnservice.ts';
 import { createInformer } from '../../src/controller/informer.ts';
 import { CreationLog, auditCloud, describeAudit } from '../support/audit.ts';
+import YAML from 'yaml';
+
+const LEASE = ['--leader-elect', '--leader-election-namespace', 'default', '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms'];
 
 let cp: ControlPlane;
 let sim: Simulator;
@@ -115,6 +118,43 @@ for (const mode of ['upstream', 'seed'] as const) {
       } finally {
         log.stop();
         await op.dispose();
+      }
+    });
+
+    it('two replicas: the leader SIGTERMed while its POST is still on the way (it lands 3.5 s later, within the request timeout): one cloud service', async () => {
+      // The Lease may go only after in-flight cloud writes ended or timed out; an intent younger than the request
+      // timeout is resolved by look-up, never by a new POST (issue 8).
+      const ns = await namespace();
+      const router = randomUUID();
+      cloud.addRouter({ id: router, gatewayV4: '198.51.100.8' });
+      const log = new CreationLog(cloud, [router]);
+      const doc = YAML.parse(cloud.cloudsYaml('sim')) as { clouds: { sim: Record<string, unknown> } };
+      const cloudsYaml = YAML.stringify({ clouds: { sim: { ...doc.clouds.sim, api_timeout: 4 } } });
+      const replica = (extra: string[] = []) =>
+        new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'sim', args: [...LEASE, ...extra] }).start();
+      const leads = (o: OperatorProcess) => o.records().some((r) => r.message === 'became leader; reconciling');
+      const a = replica(['--shutdown-timeout', '1s']);
+      await eventually(() => leads(a), 'first replica leads', 30_000);
+      const b = replica();
+      const unfault = cloud.injectFault({ route: 'POST /v2.0/vpn/vpnservices', latencyMs: 3_500, times: 1 });
+      try {
+        await apply(ns, 'late', router);
+        await eventually(() => cloud.faults().length === 0, 'the POST on its way (the one-time latency fault hit)', 30_000, 20);
+        await a.stop(); // SIGTERM while the POST is on its way
+        const o = await eventually(async () => (await list(ns)).find((x) => x.status?.id), 'status.id written under the new leader', 45_000);
+        await new Promise((r) => setTimeout(r, 4_000)); // a POST still on its way has landed by now
+        const svcs = cloud.services().filter((s) => s.router_id === router);
+        console.log(`SIGTERM with a POST in flight [${mode}]: ${log.creations.length} creates, ${log.doubles().length} on an occupied router; ${describeAudit(auditCloud(svcs, [o.status!.id!]))}; ${leads(b) ? 'the standby led' : 'the standby never led'}`);
+        expect(log.doubles()).toEqual([]);
+        expect(svcs.map((s) => s.id)).toEqual([o.status!.id]);
+        await eventually(async () => (await list(ns)).find((x) => isActive(x)), 'ACTIVE under the new leader', 30_000).catch(async (err: unknown) => {
+          const r = (await list(ns))[0]?.status?.conditions?.find((c) => c.type === 'Ready');
+          throw new Error(`${(err as Error).message}: ${r?.reason}: ${r?.message}`);
+        });
+      } finally {
+        unfault();
+        log.stop();
+        await Promise.all([a.dispose(), b.dispose()]);
       }
     });
   });

@@ -7,7 +7,12 @@
 //   first key); it is Ready with the one service; the other shows RouterConflict naming the winner;
 // - deleting the winners lets the losers proceed within seconds, again with one service per router;
 // - deleting everything leaves no service behind.
+// Variants, each in both modes: pair by pair (the later key ~10 ms before the earlier: the issue's scenario), one side
+// then the other 150 ms later with the POST slow too, the earlier key first, the operator SIGKILLed right after the
+// 7th create landed (restarted), and two replicas with leader election whose leader is SIGKILLed there.
+// RACE_PAIRS (default 20) and RACE_GAP_MS (default 150) change the size and the gap.
 import { randomUUID } from 'node:crypto';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
@@ -64,10 +69,14 @@ type Arrangement = 'pair by pair' | 'one side, then the other, the POST slow too
 
 async function race(mode: 'seed' | 'upstream', order: Order, disturbance: Disturbance, arrangement: Arrangement = 'pair by pair'): Promise<void> {
   const sim: Simulator = await startSimulator({ seedRules: mode === 'seed', activeDelayMs: 500 });
+  // A 5 s request timeout (api_timeout): after a kill, an intent whose POST may still land is resolved by look-up
+  // once that POST could have ended, which the timeout bounds; the default 30 s would only make the suite slower.
+  const doc = YAML.parse(sim.cloudsYaml('sim')) as { clouds: { sim: Record<string, unknown> } };
+  const cloudsYaml = YAML.stringify({ clouds: { sim: { ...doc.clouds.sim, api_timeout: 5 } } });
   const ops: OperatorProcess[] = [];
   const dead = new Set<OperatorProcess>();
   const start = (args: string[] = []) => {
-    const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim', args: ['--resync', '5s', ...args] }).start();
+    const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'sim', args: ['--resync', '5s', ...args] }).start();
     ops.push(op);
     return op;
   };
@@ -237,5 +246,35 @@ for (const mode of ['upstream', 'seed'] as const) {
     it(`${PAIRS} pairs, the lexically earlier key applied first, pair by pair`, () => race(mode, 'earlier key first', 'none'), 240_000);
     it(`${PAIRS} pairs, the operator SIGKILLed mid-race (right after a POST landed) and restarted`, () => race(mode, 'later key first', 'SIGKILL and restart'), 240_000);
     it(`${PAIRS} pairs, two replicas with leader election, the leader SIGKILLed mid-race`, () => race(mode, 'later key first', 'two replicas, leader SIGKILLed'), 240_000);
+    it('a routerId in upper case is the same claim: the younger object waits with RouterConflict and makes no POST', async () => {
+      const sim = await startSimulator({ seedRules: mode === 'seed', activeDelayMs: 300 });
+      const op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim' }).start();
+      try {
+        const routerId: string = randomUUID();
+        sim.addRouter({ id: routerId, gatewayV4: '198.18.99.1' });
+        const [nsA, nsB] = [await vpns.namespace('case-a'), await vpns.namespace('case-b')];
+        await vpns.apply(nsA, 'lower', { routerId });
+        await vpns.waitReason(nsA, 'lower', 'Active');
+        await new Promise((r) => setTimeout(r, 1100));
+        const posts = () => sim.countOf({ method: 'POST', route: '/v2.0/vpn/vpnservices' });
+        const p0 = posts();
+        await vpns.apply(nsB, 'upper', { routerId: routerId.toUpperCase() });
+        const b = await eventually(async () => {
+          const x = await vpns.get(nsB, 'upper');
+          const r = ready(x)?.reason;
+          return r !== undefined && r !== 'Creating' ? x : undefined;
+        }, 'the upper-case object settled', 30_000, 200);
+        console.log(`upper-case routerId [${mode}]: ${ready(b)?.reason}: ${ready(b)?.message}; POSTs ${posts() - p0}`);
+        expect(ready(b)?.reason).toBe('RouterConflict');
+        expect(posts() - p0).toBe(0);
+        for (const [ns, n] of [[nsB, 'upper'], [nsA, 'lower']] as const) {
+          await vpns.remove(ns, n);
+          await vpns.waitGone(ns, n, 30_000).catch(() => undefined);
+        }
+      } finally {
+        await op.dispose();
+        await sim.stop();
+      }
+    }, 120_000);
   });
 }
