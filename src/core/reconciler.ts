@@ -64,7 +64,7 @@ export const DEFAULT_CONFIG: ReconcilerConfig = {
   pollMinMs: 250,
   pollMaxMs: 30_000,
   staleAfterMs: 30 * 60_000,
-  claimMarginMs: 1_000,
+  claimMarginMs: 500,
   claimGraceMs: 30_000,
   intentFreshMs: 5_000,
 };
