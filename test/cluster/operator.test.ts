@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostFootprint, repoRoot, run, startCluster, type Cluster } from '../support/cluster.ts';
+import { agentReport, ensureLocalOpenStack } from '../support/openstack.ts';
 
 const NS = 'vpnaas-system';
 const APP_NS = 'cluster-e2e';
@@ -223,6 +224,58 @@ describe('the operator on a one-node cluster', () => {
     console.log(`VpnService apply to Ready: ${ms} ms`);
     const { services } = await simAdmin<{ services: SimService[] }>('/services');
     expect(services.filter((s) => routerOf(s) === ROUTERS[0])).toHaveLength(1);
+  });
+
+  it('makes a VpnService Ready against real Neutron + Keystone reached from the pods', async () => {
+    // The local OpenStack listens on the host's 127.0.0.1, which pods cannot reach: a forwarder on the host serves
+    // it on a Unix socket (no other address of the host listens), one in the namespace serves the socket at the
+    // node's address. The object uses it through cloudCredentialsRef; the agent stand-in reports ACTIVE.
+    const stack = await ensureLocalOpenStack();
+    const nodeIp = cluster.state.node_ip ?? '';
+    const bridge = async (name: string, url: string, port: number): Promise<string> => {
+      const u = new URL(url);
+      const sock = path.join(stateDir, `${name}.sock`);
+      const host = spawn('setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, FORWARD, `unix:${sock}`, `${u.hostname}:${u.port}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(host);
+      await firstLine(host, `${name} host forwarder`);
+      await firstLine(spawnInNamespace([FORWARD, `${nodeIp}:${port}`, `unix:${sock}`], path.join(stateDir, `${name}-forward.log`)), `${name} forwarder`);
+      return `http://${nodeIp}:${port}`;
+    };
+    const keystone = await bridge('keystone', stack.authUrl, SIM_PORT + 1);
+    const neutronUrl = await bridge('neutron', stack.networkUrl, SIM_PORT + 2);
+    const doc = YAML.parse(fs.readFileSync(stack.cloudsYamlPath, 'utf8')) as { clouds: { local: { auth: Record<string, unknown> } & Record<string, unknown> } };
+    const local = { ...doc.clouds.local, auth: { ...doc.clouds.local.auth, auth_url: `${keystone}/v3` }, network_endpoint_override: neutronUrl };
+    const secretFile = path.join(stateDir, 'neutron-clouds.yaml');
+    await fsp.writeFile(secretFile, YAML.stringify({ clouds: { local } }), { mode: 0o600 });
+    await cluster.kubectl(['-n', APP_NS, 'create', 'secret', 'generic', 'neutron-cloud', `--from-file=clouds.yaml=${secretFile}`]);
+    const routerId = stack.seed.routersWithGateway[4]!.id;
+    const t0 = performance.now();
+    await cluster.kubectl(['apply', '-f', '-'], {
+      input: YAML.stringify({
+        apiVersion: 'vpnaas.dev/v1alpha1',
+        kind: 'VpnService',
+        metadata: { name: 'on-neutron', namespace: APP_NS },
+        spec: { routerId, cloudCredentialsRef: { secretName: 'neutron-cloud', cloudName: 'local' } },
+      }),
+    });
+    const prov = await eventually('Provisioning on real Neutron', 120_000, async () => {
+      const o = await kubectlJson<{ status?: { id?: string; conditions?: Array<{ type: string; reason: string }> } }>(['-n', APP_NS, 'get', 'vpnservice', 'on-neutron']);
+      return o.status?.id && o.status.conditions?.find((c) => c.type === 'Ready')?.reason === 'Provisioning' ? o.status.id : undefined;
+    });
+    await agentReport(stack.info.neutronConf, [prov], 'ACTIVE');
+    await eventually('Ready on real Neutron', 120_000, async () => {
+      const o = await kubectlJson<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(['-n', APP_NS, 'get', 'vpnservice', 'on-neutron']);
+      return o.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
+    });
+    console.log(`VpnService on real Neutron from the pods, apply to Ready: ${Math.round(performance.now() - t0)} ms`);
+    // One service on the router in Neutron; deleting the object deletes it there.
+    const list = async () => {
+      const res = await fetch(`${stack.networkUrl}/v2.0/vpn/vpnservices?router_id=${routerId}`, { headers: { 'x-auth-token': await stack.token('local') } });
+      return ((await res.json()) as { vpnservices: Array<{ id: string }> }).vpnservices;
+    };
+    expect((await list()).map((v) => v.id)).toEqual([prov]);
+    await cluster.kubectl(['-n', APP_NS, 'delete', 'vpnservice', 'on-neutron', '--wait=true', '--timeout=120s']);
+    expect(await list()).toEqual([]);
   });
 
   it('serves /metrics through the Service', async () => {
