@@ -3,7 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/config.ts';
 import { GROUP, KIND, PLURAL, VERSION, VpnService } from '../api/vpnservice.ts';
-import { KubeApiError, type KubeClient } from '../kube/client.ts';
+import { KubeApiError, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { z } from 'zod';
 import { canonicalScope } from '../core/claims.ts';
 import type { Logger } from '../core/logger.ts';
@@ -89,7 +89,12 @@ export class Controller {
         const o = this.unparsable.get(key);
         if (o) this.gone(o);
       },
-      onInvalid: (key, err) => log.warn('a VpnService does not parse; it keeps its claim and is not reconciled until fixed', { key, error: err.message }),
+      onInvalid: (key, err) => {
+        log.warn('a VpnService does not parse; it keeps its claim and is not reconciled until fixed', { key, error: err.message });
+        void this.showUnparsable(key, err).catch((e: unknown) =>
+          log.warn('could not write the status of an object that does not parse', { key, error: e instanceof Error ? e.message : String(e) }),
+        );
+      },
     });
     const informer = this.informer;
     const scopes = this.scopes;
@@ -133,6 +138,28 @@ export class Controller {
     });
     this.reconciler.onScopeReleased = (scope) => this.wakeScope(scope);
     this.reconciler.onCloudNews = (key) => this.queue.add(key);
+  }
+
+  /**
+   * An object the API server accepted but this operator cannot read (e.g. written under another version of the CRD)
+   * is not taken for deleted: it keeps its claim and its cloud service, and its status says what to do. Written
+   * with a plain merge patch, since the object cannot be parsed back; only when the message changed.
+   */
+  private async showUnparsable(key: string, err: Error): Promise<void> {
+    const [ns, name] = key.split('/');
+    const path = `${kindPath(VPNSERVICE_KIND, ns)}/${name}`;
+    const issues = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : err.message;
+    const message = `The operator cannot read this object (${issues.slice(0, 500)}). Fix it (kubectl edit); meanwhile it keeps its router and its cloud service, and deleting it waits until it is fixed.`;
+    const Raw = z.object({
+      metadata: z.object({ generation: z.number().int().optional() }),
+      status: z.object({ conditions: z.array(z.object({ type: z.string(), message: z.string().optional() })).optional() }).optional(),
+    });
+    const raw = Raw.parse(await this.opts.kube.request('GET', path));
+    if (raw.status?.conditions?.find((c) => c.type === 'Ready')?.message === message) return;
+    const now = new Date().toISOString();
+    const g = raw.metadata.generation;
+    const cond = (type: string, status: string) => ({ type, status, reason: 'InvalidSpec', message, lastTransitionTime: now, ...(g !== undefined ? { observedGeneration: g } : {}) });
+    await this.opts.kube.request('PATCH', `${path}/status`, { status: { conditions: [cond('Ready', 'False'), cond('Stalled', 'True')] } }, MERGE_PATCH);
   }
 
   private gone(o: VpnService): void {
