@@ -421,10 +421,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   private claimantsOf(scope: string, objs: Iterable<O>): Claimant[] {
     const out: Claimant[] = [];
     for (const o of objs) {
+      // Whichever copy is newer: our cache (with our own writes) or the one given (a quorum read).
       const cur = this.current(objectKey(o)) ?? o;
-      const c = this.claimant(cur, undefined, scope);
-      // A copy fresher than our cache wins (quorum reads).
-      out.push(rvOlder(cur.metadata.resourceVersion, o.metadata.resourceVersion) ? this.claimant(o, undefined, scope) : c);
+      out.push(this.claimant(rvOlder(cur.metadata.resourceVersion, o.metadata.resourceVersion) ? o : cur, undefined, scope));
     }
     return out;
   }
