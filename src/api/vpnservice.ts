@@ -2,32 +2,34 @@
 // crds/vpnaas.dev_vpnservices.yaml is the source of truth; test/admission proves this file agrees with it.
 import { z } from 'zod';
 
-export const GROUP = 'vpnaas.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+import {
+  API_VERSION,
+  CloudCredentialsRef,
+  Condition,
+  ConditionStatus,
+  DeletionPolicy,
+  FINALIZER,
+  GROUP,
+  ObjectMeta,
+  UUID_MESSAGE,
+  VERSION,
+  cloudName,
+  objectKey,
+  uuid,
+} from './common.ts';
+
+export { API_VERSION, CloudCredentialsRef, Condition, ConditionStatus, DeletionPolicy, FINALIZER, GROUP, ObjectMeta, UUID_MESSAGE, VERSION, cloudName, objectKey, uuid };
+
 export const KIND = 'VpnService';
 export const PLURAL = 'vpnservices';
-export const FINALIZER = 'vpnaas.dev/cleanup';
 /**
  * Written with the finalizer before any create: "this object may have POSTed a VPN service named <value>". After a
  * crash or a lost response, a service with that name on the router is the one this object created.
  */
 export const CREATE_INTENT_ANNOTATION = 'vpnaas.dev/create-intent';
 
-const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-const UUID_MESSAGE = 'must be a UUID such as 1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
 const NAME_RULE_MESSAGE =
   "metadata.name must be at most 64 characters when spec.name is not set (the cloud's name limit); set spec.name or use a shorter name";
-export const uuid = z.string().max(36).regex(UUID_RE, UUID_MESSAGE);
-
-export const DeletionPolicy = z.enum(['Delete', 'Orphan']);
-export type DeletionPolicy = z.infer<typeof DeletionPolicy>;
-
-export const CloudCredentialsRef = z.object({
-  secretName: z.string().min(1).max(253),
-  cloudName: z.string().min(1).max(255),
-});
-export type CloudCredentialsRef = z.infer<typeof CloudCredentialsRef>;
 
 export const VpnServiceSpec = z.object({
   routerId: uuid,
@@ -46,17 +48,6 @@ export const VpnServiceSpec = z.object({
 });
 export type VpnServiceSpec = z.infer<typeof VpnServiceSpec>;
 
-export const ConditionStatus = z.enum(['True', 'False', 'Unknown']);
-export const Condition = z.object({
-  type: z.string(),
-  status: ConditionStatus,
-  reason: z.string(),
-  message: z.string(),
-  observedGeneration: z.number().int().optional(),
-  lastTransitionTime: z.string(),
-});
-export type Condition = z.infer<typeof Condition>;
-
 export const VpnServiceStatus = z.object({
   id: z.string().optional(),
   status: z.string().optional(),
@@ -72,20 +63,6 @@ export const VpnServiceStatus = z.object({
   conditions: z.array(Condition).optional(),
 });
 export type VpnServiceStatus = z.infer<typeof VpnServiceStatus>;
-
-export const ObjectMeta = z.object({
-  name: z.string().min(1),
-  namespace: z.string().min(1),
-  uid: z.string(),
-  resourceVersion: z.string(),
-  generation: z.number().int(),
-  creationTimestamp: z.string(),
-  deletionTimestamp: z.string().optional(),
-  finalizers: z.array(z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-});
-export type ObjectMeta = z.infer<typeof ObjectMeta>;
 
 /** A VpnService as the API server returns it (server-side defaults applied). */
 export const VpnService = z
@@ -141,11 +118,3 @@ export function immutableViolations(oldSpec: VpnServiceSpec, newSpec: VpnService
   );
 }
 
-/** The VPN service's name in the cloud: spec.name, defaulting to metadata.name. */
-export function cloudName(o: Pick<VpnService, 'metadata' | 'spec'>): string {
-  return o.spec.name ?? o.metadata.name;
-}
-
-export function objectKey(o: { metadata: { namespace: string; name: string } }): string {
-  return `${o.metadata.namespace}/${o.metadata.name}`;
-}

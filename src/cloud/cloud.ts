@@ -9,6 +9,7 @@ import { HttpTransport, tlsSettingsFrom } from './http.ts';
 import { NetworkSession } from './session.ts';
 import { RouterClient } from './routers.ts';
 import { VpnServiceClient } from './vpnservices.ts';
+import { vpnaasClients, type VpnaasClients } from './vpnaas.ts';
 
 export interface CreateCloudOptions {
   /** Per-request timeout; `api_timeout` in clouds.yaml wins; default 30 s. */
@@ -29,7 +30,7 @@ export interface CreateCloudOptions {
   gate?: CloudGateOptions;
 }
 
-export interface Cloud {
+export interface Cloud extends VpnaasClients {
   readonly name: string;
   readonly config: CloudConfig;
   /** The network endpoint URL, ending in /v2.0 (from the override or the catalog). */
@@ -73,6 +74,7 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
     endpoint: () => auth.networkEndpoint(),
     auth,
     vpnServices,
+    ...vpnaasClients(session, opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
     routers: new RouterClient(session),
     maxRequestMs: http.maxRequestMs,
     gateState: () => http.gateState(),
