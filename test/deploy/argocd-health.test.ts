@@ -67,6 +67,7 @@ const expected: Record<Reason, string> = {
   RouterNotFound: 'Degraded',
   Error: 'Degraded',
   Down: 'Degraded',
+  UpdateBlocked: 'Degraded',
 };
 
 describe('Argo CD health of a VpnService', () => {
