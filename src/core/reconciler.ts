@@ -719,6 +719,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       return this.showAndPoll(ctx, cloud, r, { reason: 'Updating', message: `Waiting for ${this.a.noun} ${r.id} to leave ${r.status} before replacing it (${why}).` }, inputs);
     }
     const obj = ctx.obj;
+    if (obj.spec.importId !== undefined && obj.spec.importId === r.id) {
+      // An imported resource is the user's: it is never deleted to be replaced.
+      return (await this.refuse(ctx, { reason: 'InvalidSpec', message: `spec.importId ${r.id} cannot be changed in place: ${why}. An imported ${this.a.noun} is not replaced; make the spec match it, or remove importId to have the operator create its own.` })).result;
+    }
     if (this.a.replaceOrder === 'createFirst') {
       if (!obj.status?.retiredIds?.includes(r.id)) {
         ctx.log.info('replacing cloud resource (new one first)', { decision: 'replace', id: r.id, why });
