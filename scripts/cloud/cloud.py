@@ -320,7 +320,7 @@ def seed(args):
     state = args[0]
     env = read_env(os.path.join(state, 'ports.env'))
     sec = read_env(os.path.join(state, 'secrets.env'))
-    n_routers = int(env.get('ROUTERS', '8'))
+    n_routers = int(env.get('ROUTERS', '12'))
     keystone_url = f"http://127.0.0.1:{env['KEYSTONE_PORT']}"
     network_url = f"http://127.0.0.1:{env['NEUTRON_PORT']}"
     region = 'RegionOne'
@@ -499,7 +499,7 @@ def check_seed(args):
     token, _ = get_token(f"http://127.0.0.1:{env['KEYSTONE_PORT']}", 'admin', sec['ADMIN_PASSWORD'], 'admin')
     net = Neutron(f"http://127.0.0.1:{env['NEUTRON_PORT']}", token)
     want = {r['id'] for r in doc['routersWithGateway']} | {doc['routerWithoutGateway']['id']}
-    if len(doc['routersWithGateway']) != int(env.get('ROUTERS', '8')):
+    if len(doc['routersWithGateway']) != int(env.get('ROUTERS', '12')):
         sys.exit(1)
     found = {r['id'] for r in net.get('routers', id=sorted(want), fields='id')['routers']}
     if found != want or not net.get('networks', id=doc['extNet']['id'], fields='id')['networks']:

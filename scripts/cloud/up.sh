@@ -10,7 +10,7 @@
 # Settings (environment): VPNAAS_KEYSTONE_PORT (default 5000), VPNAAS_NEUTRON_PORT (9696), VPNAAS_RABBIT_PORT
 # (5672), VPNAAS_RABBIT_DIST_PORT (25672), VPNAAS_EPMD_PORT (4369), VPNAAS_MARIADB_PORT (3306): a port set
 # explicitly must be free; a default that is taken is replaced by a free port (recorded in ports.env).
-# VPNAAS_ROUTERS: number of routers with a gateway (default 8). VPNAAS_CLOUD_NO_INSTALL=1: never run apt-get.
+# VPNAAS_ROUTERS: number of routers with a gateway (default 12; a running cloud with fewer is seeded with more). VPNAAS_CLOUD_NO_INSTALL=1: never run apt-get.
 # VPNAAS_NEUTRON_DEBUG=true: neutron-server logs at debug level.
 # VPNAAS_PORTS_LOCK: the machine-wide lock file that serialises port choice across checkouts
 # (default /tmp/vpnaas-operator-cloud-ports.lock).
@@ -171,7 +171,9 @@ choose_port RABBIT_PORT VPNAAS_RABBIT_PORT 5672 rabbitmq
 choose_port RABBIT_DIST_PORT VPNAAS_RABBIT_DIST_PORT 25672 rabbitmq
 choose_port KEYSTONE_PORT VPNAAS_KEYSTONE_PORT 5000 keystone
 choose_port NEUTRON_PORT VPNAAS_NEUTRON_PORT 9696 neutron
-ROUTERS=${VPNAAS_ROUTERS:-${PORT[ROUTERS]:-8}}
+ROUTERS=${VPNAAS_ROUTERS:-${PORT[ROUTERS]:-12}}
+# Suites own router indexes up to 11 (test/support/openstack.ts): an older state with fewer gets more.
+if [[ -z ${VPNAAS_ROUTERS:-} && $ROUTERS -lt 12 ]]; then ROUTERS=12; fi
 PORT[ROUTERS]=$ROUTERS
 for k in MARIADB_PORT EPMD_PORT RABBIT_PORT RABBIT_DIST_PORT KEYSTONE_PORT NEUTRON_PORT ROUTERS; do
   echo "$k=${PORT[$k]}"
@@ -290,6 +292,11 @@ write_conf "$S/neutron/neutron.conf" neutron <<EOF
 bind_host = 127.0.0.1
 bind_port = $NEUTRON_PORT
 host = vpnaas-local
+# Debian's neutron-server (eventlet, Python 3.11) leaks a database connection for every request that runs while
+# another one does (the pool then stays exhausted: every request hangs 30 s and fails). One request at a time per
+# API worker, and no keep-alive (which would hold that one slot), avoids it; the test clients retry and queue.
+wsgi_default_pool_size = 1
+wsgi_keep_alive = false
 core_plugin = ml2
 service_plugins = router,vpnaas
 auth_strategy = keystone

@@ -151,8 +151,8 @@ export class Manager {
   }
 
   async startWorkers(): Promise<void> {
-    await Promise.all(this.controllers.map((c) => c.startWorkers()));
     this.secrets.start();
+    await Promise.all(this.controllers.map((c) => c.startWorkers()));
   }
 
   synced(): boolean {

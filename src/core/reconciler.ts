@@ -493,7 +493,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     // Pending: a snapshot newer than what we saw last time (shared by every object polled meanwhile). Settled: a
     // snapshot up to half a resync period old will do, so the drift check of every object costs at most two LIST
     // rounds per period, and drift shows within 1.5 periods.
-    const notBefore = pending ? (this.seenAt.get(ctx.key) ?? 0) + 1 : this.now() - this.cfg.resyncMs / 2;
+    const notBefore = pending ? (this.seenAt.get(ctx.key) ?? 0) + 1 : this.now() - Math.min(this.a.followMs ?? this.cfg.resyncMs, this.cfg.resyncMs) / 2;
     try {
       const { resource, readAt } = await this.a.observe(cloud, id, notBefore);
       this.seenAt.set(ctx.key, readAt);

@@ -155,8 +155,10 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     leaderElection: cfg.leaderElect,
   });
   const synced = controller.startInformer().then((ok) => metrics.setSynced(ok));
+  // Each kind starts reconciling once its own cache has synced (a kind whose CRD is missing holds up only itself;
+  // /readyz says which).
   if (!elector) {
-    await synced;
+    void synced;
     metrics.setLeader(true);
     await controller.startWorkers();
     return;
@@ -165,7 +167,6 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     onStartedLeading: async () => {
       log.info('became leader; reconciling', { identity });
       metrics.setLeader(true);
-      await synced;
       await controller.startWorkers();
     },
     onStoppedLeading: () => {
