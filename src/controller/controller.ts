@@ -5,10 +5,12 @@ import type { KubeAccess } from '../kube/config.ts';
 import { GROUP, KIND, PLURAL, VERSION, VpnService } from '../api/vpnservice.ts';
 import { KubeApiError, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { z } from 'zod';
-import { canonicalScope } from '../core/claims.ts';
 import type { Logger } from '../core/logger.ts';
-import { Reconciler, RetryLater, type CloudResolver, type ReconcilerConfig } from '../core/reconciler.ts';
-import { objectKey } from '../core/types.ts';
+import { Reconciler, RetryLater, type CloudResolver, type DependencySource, type ReconcilerConfig, type SecretSource } from '../core/reconciler.ts';
+import { objectKey, type ManagedObject } from '../core/types.ts';
+import type { CloudResource, ResourceAdapter } from '../core/adapter.ts';
+import type { UpdateVpnServiceRequest } from '../cloud/vpnservices.ts';
+import type { CloudVpn } from '../kinds/vpnservice/adapter.ts';
 import { KubeWriter, kindPath, type KindInfo } from '../core/writer.ts';
 import { vpnServiceAdapter } from '../kinds/vpnservice/adapter.ts';
 import { createInformer, type Informer } from './informer.ts';
@@ -41,42 +43,70 @@ export const VPNSERVICE_KIND: KindInfo<VpnService> = {
 
 const ListOf = z.object({ items: z.array(z.unknown()) });
 
-export class Controller {
-  readonly informer: Informer<VpnService>;
+/** One kind as the controller wires it. */
+export interface KindWiring<O extends ManagedObject, R extends CloudResource, P> {
+  info: KindInfo<O>;
+  schema: z.ZodType<O>;
+  adapter: ResourceAdapter<O, R, P>;
+  /** For an exclusive kind: the selectable field that holds the scope (`spec.routerId`) and its raw value. */
+  scopeField?: { selector: string; value(o: O): string };
+}
+
+/** What the controller of one kind tells the others (the Manager) about its objects. */
+export interface KindEvents<O> {
+  /** An object was added or changed (old undefined when added), or is gone (o undefined). */
+  changed?(old: O | undefined, o: O | undefined): void;
+}
+
+export class Controller<O extends ManagedObject = VpnService, R extends CloudResource = CloudVpn, P = UpdateVpnServiceRequest> {
+  readonly informer: Informer<O>;
   readonly queue: WorkQueue;
-  readonly reconciler: Reconciler<VpnService, import('../kinds/vpnservice/adapter.ts').CloudVpn, import('../cloud/vpnservices.ts').UpdateVpnServiceRequest>;
-  readonly writer: KubeWriter<VpnService>;
+  readonly reconciler: Reconciler<O, R, P>;
+  readonly writer: KubeWriter<O>;
+  readonly kind: string;
   private readonly opts: ControllerOptions;
-  /** Keys by canonical spec.routerId (immutable), so that claims and wake-ups look at one router's objects only. */
+  private readonly wiring: KindWiring<O, R, P>;
+  /** Keys by canonical scope (immutable), so that claims and wake-ups look at one scope's objects only. */
   private readonly scopes = new ScopeIndex();
   /** Objects that stopped parsing: their last valid version keeps its claim (they are not taken for deleted). */
-  private readonly unparsable = new Map<string, VpnService>();
+  private readonly unparsable = new Map<string, O>();
   private workers: WorkersHandle | undefined;
 
-  constructor(opts: ControllerOptions) {
+  constructor(opts: ControllerOptions & { wiring?: KindWiring<O, R, P>; events?: KindEvents<O>; deps?: DependencySource; secrets?: SecretSource }) {
     this.opts = opts;
+    const wiring = (opts.wiring ?? VPNSERVICE_WIRING) as unknown as KindWiring<O, R, P>;
+    this.wiring = wiring;
+    this.kind = wiring.info.kind;
+    const events = opts.events ?? {};
     this.queue = new WorkQueue({ baseDelayMs: opts.backoffBaseMs ?? 1_000, maxDelayMs: opts.backoffMaxMs ?? 300_000 });
-    this.writer = new KubeWriter(VPNSERVICE_KIND, opts.kube, opts.log, { host: opts.identity ?? '' });
-    const log = opts.log;
-    const scopeOf = (o: VpnService) => canonicalScope(o.spec.routerId);
-    this.informer = createInformer<VpnService>({
+    this.writer = new KubeWriter(wiring.info, opts.kube, opts.log, { host: opts.identity ?? '' });
+    const log = opts.log.child({ kind: wiring.info.kind });
+    const ex = wiring.adapter.exclusive;
+    const scopeOf = (o: O) => (ex ? ex.scopeOf(o) : undefined);
+    this.informer = createInformer<O>({
       kubeConfig: opts.kubeConfig,
-      path: kindPath(VPNSERVICE_KIND, opts.namespace),
-      schema: VpnService,
+      path: kindPath(wiring.info, opts.namespace),
+      schema: wiring.schema,
       logger: log,
       onAdd: (o) => {
         this.unparsable.delete(objectKey(o));
-        this.scopes.add(scopeOf(o), objectKey(o));
+        const sc = scopeOf(o);
+        if (sc !== undefined) this.scopes.add(sc, objectKey(o));
         this.reconciler.observed(o);
         this.queue.add(objectKey(o));
+        events.changed?.(undefined, o);
       },
       onUpdate: (old, o) => {
         const ours = this.reconciler.observed(o);
         if (!ours && needsReconcile(old, o)) this.queue.add(objectKey(o));
-        // An owner that starts deleting gives up its router at once: let the waiting ones look.
-        if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeScope(scopeOf(o));
-        // Another object's claim moved (intent stored or given up, service recorded): the others look again.
-        else if (claimMoved(old, o)) this.wakeScope(scopeOf(o), objectKey(o));
+        const sc = scopeOf(o);
+        if (sc !== undefined) {
+          // An owner that starts deleting gives up its scope at once: let the waiting ones look.
+          if (!old.metadata.deletionTimestamp && o.metadata.deletionTimestamp) this.wakeScope(sc);
+          // Another object's claim moved (intent stored or given up, resource recorded): the others look again.
+          else if (claimMoved(old, o)) this.wakeScope(sc, objectKey(o));
+        }
+        events.changed?.(old, o);
       },
       onDelete: (o, why) => {
         if (why === 'invalid') {
@@ -84,13 +114,17 @@ export class Controller {
           return;
         }
         this.gone(o);
+        events.changed?.(o, undefined);
       },
       onGone: (key) => {
         const o = this.unparsable.get(key);
-        if (o) this.gone(o);
+        if (o) {
+          this.gone(o);
+          events.changed?.(o, undefined);
+        }
       },
       onInvalid: (key, err) => {
-        log.warn('a VpnService does not parse; it keeps its claim and is not reconciled until fixed', { key, error: err.message });
+        log.warn(`a ${wiring.info.kind} does not parse; it keeps its cloud resource and is not reconciled until fixed`, { key, error: err.message });
         void this.showUnparsable(key, err).catch((e: unknown) =>
           log.warn('could not write the status of an object that does not parse', { key, error: e instanceof Error ? e.message : String(e) }),
         );
@@ -100,8 +134,9 @@ export class Controller {
     const scopes = this.scopes;
     const unparsable = this.unparsable;
     const kube = opts.kube;
-    this.reconciler = new Reconciler({
-      adapter: vpnServiceAdapter,
+    const scopeField = wiring.scopeField;
+    this.reconciler = new Reconciler<O, R, P>({
+      adapter: wiring.adapter,
       source: {
         get: (key) => informer.get(key),
         *onScope(scope) {
@@ -111,17 +146,18 @@ export class Controller {
           }
         },
         async freshOnScope(scope, like) {
-          // A quorum read (no resourceVersion): the CRD makes spec.routerId selectable. The cache adds objects whose
-          // routerId is spelled in another case (the API server compares strings exactly).
-          const values = new Set([scope, like.spec.routerId]);
-          const byKey = new Map<string, VpnService>();
-          for (const v of values) {
-            const res = ListOf.parse(
-              await kube.request('GET', `${kindPath(VPNSERVICE_KIND)}?fieldSelector=${encodeURIComponent(`spec.routerId=${v}`)}`),
-            );
-            for (const raw of res.items) {
-              const p = VpnService.safeParse(raw);
-              if (p.success) byKey.set(objectKey(p.data), p.data);
+          // A quorum read (no resourceVersion): the CRD makes the scope field selectable. The cache adds objects
+          // whose value is spelled in another case (the API server compares strings exactly).
+          const byKey = new Map<string, O>();
+          if (scopeField) {
+            for (const v of new Set([scope, scopeField.value(like)])) {
+              const res = ListOf.parse(
+                await kube.request('GET', `${kindPath(wiring.info)}?fieldSelector=${encodeURIComponent(`${scopeField.selector}=${v}`)}`),
+              );
+              for (const raw of res.items) {
+                const p = wiring.schema.safeParse(raw);
+                if (p.success) byKey.set(objectKey(p.data), p.data);
+              }
             }
           }
           for (const key of scopes.keys(scope)) {
@@ -135,21 +171,33 @@ export class Controller {
       clouds: opts.clouds,
       log,
       ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.deps ? { deps: opts.deps } : {}),
+      ...(opts.secrets ? { secrets: opts.secrets } : {}),
     });
     this.reconciler.onScopeReleased = (scope) => this.wakeScope(scope);
     this.reconciler.onCloudNews = (key) => this.queue.add(key);
   }
 
+  /** The cached object (namespace/name). */
+  get(key: string): O | undefined {
+    return this.informer.get(key);
+  }
+
+  /** Queues an object for a reconcile. */
+  enqueue(key: string): void {
+    if (this.informer.get(key)) this.queue.add(key);
+  }
+
   /**
    * An object the API server accepted but this operator cannot read (e.g. written under another version of the CRD)
-   * is not taken for deleted: it keeps its claim and its cloud service, and its status says what to do. Written
+   * is not taken for deleted: it keeps its claim and its cloud resource, and its status says what to do. Written
    * with a plain merge patch, since the object cannot be parsed back; only when the message changed.
    */
   private async showUnparsable(key: string, err: Error): Promise<void> {
     const [ns, name] = key.split('/');
-    const path = `${kindPath(VPNSERVICE_KIND, ns)}/${name}`;
+    const path = `${kindPath(this.wiring.info, ns)}/${name}`;
     const issues = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : err.message;
-    const message = `The operator cannot read this object (${issues.slice(0, 500)}). Fix it (kubectl edit); meanwhile it keeps its router and its cloud service, and deleting it waits until it is fixed.`;
+    const message = `The operator cannot read this object (${issues.slice(0, 500)}). Fix it (kubectl edit); meanwhile it keeps its cloud resource${this.wiring.adapter.exclusive ? ` and its ${this.wiring.adapter.exclusive.noun}` : ''}, and deleting it waits until it is fixed.`;
     const Raw = z.object({
       metadata: z.object({ generation: z.number().int().optional() }),
       status: z.object({ conditions: z.array(z.object({ type: z.string(), message: z.string().optional() })).optional() }).optional(),
@@ -162,19 +210,20 @@ export class Controller {
     await this.opts.kube.request('PATCH', `${path}/status`, { status: { conditions: [cond('Ready', 'False'), cond('Stalled', 'True')] } }, MERGE_PATCH);
   }
 
-  private gone(o: VpnService): void {
+  private gone(o: O): void {
     const key = objectKey(o);
     this.unparsable.delete(key);
-    this.scopes.delete(canonicalScope(o.spec.routerId), key);
+    const ex = this.wiring.adapter.exclusive;
+    if (ex) this.scopes.delete(ex.scopeOf(o), key);
     this.reconciler.forget(key, o.metadata.uid);
-    this.wakeScope(canonicalScope(o.spec.routerId));
+    if (ex) this.wakeScope(ex.scopeOf(o));
   }
 
   /** Starts the cache (standbys keep a warm cache too, so a takeover is quick). Resolves when synced. */
   async startInformer(): Promise<boolean> {
     this.informer.start();
     const ok = await this.informer.waitForSync();
-    if (ok) this.opts.log.info('cache synced', { objects: this.informer.size() });
+    if (ok) this.opts.log.info('cache synced', { kind: this.kind, objects: this.informer.size() });
     return ok;
   }
 
@@ -185,11 +234,12 @@ export class Controller {
     for (const k of this.informer.keys()) this.queue.add(k);
     const log = this.opts.log;
     const hooks = this.opts.hooks ?? {};
+    const kind = this.kind;
     this.workers = runWorkers(this.queue, this.opts.workers ?? 4, (key) => this.reconciler.reconcile(key), {
       ...hooks,
       onReconcile: (key, outcome, durationMs, error) => {
         hooks.onReconcile?.(key, outcome, durationMs, error);
-        if (error !== undefined) logFailure(log, key, error);
+        if (error !== undefined) logFailure(log, `${kind} ${key}`, error);
       },
     });
   }
@@ -220,6 +270,13 @@ export class Controller {
     for (const key of this.scopes.keys(scope)) if (key !== except) this.queue.add(key);
   }
 }
+
+export const VPNSERVICE_WIRING: KindWiring<VpnService, CloudVpn, UpdateVpnServiceRequest> = {
+  info: VPNSERVICE_KIND,
+  schema: VpnService as unknown as z.ZodType<VpnService>,
+  adapter: vpnServiceAdapter,
+  scopeField: { selector: 'spec.routerId', value: (o) => o.spec.routerId },
+};
 
 class ScopeIndex {
   private readonly byScope = new Map<string, Set<string>>();
@@ -258,7 +315,7 @@ function logFailure(log: Logger, key: string, error: unknown): void {
  * Which updates need a reconcile. Our own status writes change neither generation nor metadata we act on, so
  * they do not come back as work (a steady state makes no writes and no reconciles beyond the periodic resync).
  */
-export function needsReconcile(old: VpnService, o: VpnService): boolean {
+export function needsReconcile(old: ManagedObject, o: ManagedObject): boolean {
   return (
     old.metadata.generation !== o.metadata.generation ||
     old.metadata.deletionTimestamp !== o.metadata.deletionTimestamp ||
@@ -268,7 +325,7 @@ export function needsReconcile(old: VpnService, o: VpnService): boolean {
 }
 
 /** Whether an update changed what other objects' claims read: the intent, the service id, eligibility. */
-function claimMoved(old: VpnService, o: VpnService): boolean {
+function claimMoved(old: ManagedObject, o: ManagedObject): boolean {
   const ia = old.metadata.annotations?.['vpnaas.dev/create-intent'];
   const ib = o.metadata.annotations?.['vpnaas.dev/create-intent'];
   const ra = old.status?.conditions?.find((c) => c.type === 'Ready')?.reason;

@@ -31,6 +31,25 @@ export interface ExclusivePolicy<O extends ManagedObject, R extends CloudResourc
   refusedAsInvisible(obj: O, err: unknown): Outcome | undefined;
 }
 
+/** What an object's create and updates take from outside its spec: references' cloud ids and Secret values. */
+export interface Inputs {
+  /** Cloud ids of the references that resolved, by Ref.field (all of them before a create). */
+  ids: Readonly<Record<string, string>>;
+  /** Secret values by SecretInput.field. They MUST NOT reach a log line, event, status, error or metric. */
+  secrets: Readonly<Record<string, string>>;
+  /** resourceVersion of the Secret each value came from, by field (to show which version was applied). */
+  secretVersions: Readonly<Record<string, string>>;
+}
+
+export const NO_INPUTS: Inputs = { ids: {}, secrets: {}, secretVersions: {} };
+
+/** A value the object takes from a key of a Secret in its namespace (an IPsec site connection's PSK). */
+export interface SecretInput {
+  field: string;
+  name: string;
+  key: string;
+}
+
 export interface ResourceAdapter<O extends ManagedObject, R extends CloudResource, P> {
   /** The kind, as in `kind:` (VpnService). */
   kind: string;
@@ -73,10 +92,26 @@ export interface ResourceAdapter<O extends ManagedObject, R extends CloudResourc
    * intent. MUST NOT perform any action which can fail after the cloud created the resource: the core records the
    * id; a crash or lost response after the cloud acted is recovered by listCandidates + isOurs.
    */
-  create(cloud: CloudHandle, obj: O, deps: Readonly<Record<string, string>>): Promise<R>;
+  create(cloud: CloudHandle, obj: O, inputs: Inputs): Promise<R>;
 
-  /** What must change in the cloud for `r` to match the spec (undefined: nothing). */
-  wantedUpdate(obj: O, r: R): P | undefined;
+  /** What must change in the cloud for `r` to match the spec and inputs (undefined: nothing). */
+  wantedUpdate(obj: O, r: R, inputs: Inputs): P | undefined;
+
+  /**
+   * Why `r` cannot be made to match in place (fields the cloud never updates), or undefined. The core then
+   * replaces it, in `replaceOrder`: 'deleteFirst' (default: delete, then create) or 'createFirst' (create the new
+   * one, let dependents move to it, delete the old one once no dependent uses it: see usedIds).
+   */
+  replaceReason?(obj: O, r: R, inputs: Inputs): string | undefined;
+  replaceOrder?: 'createFirst' | 'deleteFirst';
+  /** Cloud ids of other resources this object's resource uses now (from its status), for createFirst targets. */
+  usedIds?(obj: O): string[];
+  /** Values taken from Secrets, read fresh before every create and update. */
+  secretInputs?(obj: O): SecretInput[];
+  /** Why a Secret value cannot be used (the cloud's rules), or undefined. MUST NOT quote the value. */
+  checkSecret?(field: string, value: string): string | undefined;
+  /** How often a settled resource is re-read (default: the reconciler's resyncMs), e.g. a tunnel's state. */
+  followMs?: number;
   /** Field names of an update, for events and messages. */
   updateFields(patch: P): string[];
   /** Applies an update (PUT). A 404 MUST be thrown as a CloudError classified notFound (the core recreates). */
@@ -86,7 +121,7 @@ export interface ResourceAdapter<O extends ManagedObject, R extends CloudResourc
   delete(cloud: CloudHandle, id: string): Promise<void>;
 
   /** The status fields that mirror the cloud's view of `r`. */
-  observedStatus(r: R, endpoint: string): NonNullable<O['status']>;
+  observedStatus(r: R, endpoint: string, inputs: Inputs): NonNullable<O['status']>;
   /** The Ready outcome of a resource that exists and matches the spec. */
   outcome(r: R): Outcome;
 

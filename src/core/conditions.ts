@@ -8,6 +8,7 @@ export const REASONS = {
   Waiting: { ready: 'False', phase: 'reconciling' },
   Provisioning: { ready: 'False', phase: 'reconciling' },
   Updating: { ready: 'False', phase: 'reconciling' },
+  UpdateBlocked: { ready: 'False', phase: 'stalled' },
   RouterConflict: { ready: 'False', phase: 'stalled' },
   RouterInUse: { ready: 'False', phase: 'stalled' },
   RouterNotFound: { ready: 'False', phase: 'stalled' },

@@ -20,7 +20,8 @@ export type TargetState =
   | { state: 'notReady'; reason: string }
   | { state: 'ready'; id: string };
 
-export type Resolution = { kind: 'ready'; ids: Record<string, string> } | { kind: 'waiting'; outcome: Outcome };
+/** `ids` holds the references that resolved (all of them when ready). */
+export type Resolution = { kind: 'ready'; ids: Record<string, string> } | { kind: 'waiting'; outcome: Outcome; ids: Record<string, string> };
 
 function targetKey(kind: string, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
@@ -68,12 +69,13 @@ export function resolveDependencies(refs: readonly Ref[], stateOf: (r: Ref) => T
     if (s.state === 'ready') ids[r.field] = s.id;
     else if (s.state === 'missing') waits.push(`${what} does not exist`);
     else if (s.state === 'deleting') waits.push(`${what} is being deleted`);
-    else waits.push(`${what} is not Ready (${s.reason})`);
+    else waits.push(`${what} is not created in the cloud yet (${s.reason})`);
   }
   if (waits.length === 0) return { kind: 'ready', ids };
   return {
     kind: 'waiting',
-    outcome: { reason: 'Waiting', message: `Waiting for ${waits.join('; ')}. This object proceeds by itself when they are Ready.` },
+    ids,
+    outcome: { reason: 'Waiting', message: `Waiting: ${waits.join('; ')}. This object proceeds by itself when they exist in the cloud.` },
   };
 }
 

@@ -15,7 +15,7 @@
 // a restart: the cloud and the intent's age decide).
 import { CloudError, classify, retryAfterMs } from '../cloud/errors.ts';
 import { KubeApiError } from '../kube/client.ts';
-import type { CloudResource, ResourceAdapter } from './adapter.ts';
+import { NO_INPUTS, type CloudResource, type Inputs, type ResourceAdapter } from './adapter.ts';
 import { canonicalScope, claimVerdict, type Claimant, type ClaimVerdict } from './claims.ts';
 import { CredentialsError, type CloudHandle } from './cloud.ts';
 import { readyCondition, type Outcome } from './conditions.ts';
@@ -97,8 +97,21 @@ export interface CloudResolver {
 /** What the reconciler reads of other objects (fed by the controllers' caches and their dependency index). */
 export interface DependencySource {
   stateOf(ref: Ref): TargetState;
-  /** Objects (kind namespace/name) that reference this one and still exist. */
+  /** Objects (kind namespace/name) that reference this one and may have something in the cloud. */
   dependentsOf(obj: ManagedObject): string[];
+  /** Of those, the ones whose cloud resource still uses cloud id `id` (from their status). */
+  usersOf(obj: ManagedObject, id: string): string[];
+}
+
+/** A Secret's data as the reconciler reads it (values decoded). */
+export interface SecretData {
+  resourceVersion: string;
+  data: Readonly<Record<string, string>>;
+}
+
+/** Reads Secrets of an object's namespace (cached by the caller). undefined: the Secret does not exist. */
+export interface SecretSource {
+  read(namespace: string, name: string): Promise<SecretData | undefined>;
 }
 
 export interface ReconcileResult {
@@ -133,6 +146,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   private readonly cfg: ReconcilerConfig;
   private readonly now: () => number;
   private readonly deps: DependencySource | undefined;
+  private readonly secrets: SecretSource | undefined;
   /** Objects as we last wrote them, until the informer catches up (so a quick requeue never acts on stale data). */
   private readonly written = new Map<string, O>();
   /** resourceVersions of our own writes not yet seen by the informer. */
@@ -165,9 +179,11 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     config?: Partial<ReconcilerConfig>;
     now?: () => number;
     deps?: DependencySource;
+    secrets?: SecretSource;
   }) {
     this.a = opts.adapter;
     this.deps = opts.deps;
+    this.secrets = opts.secrets;
     this.source = opts.source;
     this.writer = opts.writer;
     this.clouds = opts.clouds;
@@ -258,14 +274,11 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       if (wait > 0) return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(wait, SECRET_RECHECK_MS) : wait };
     }
     try {
-      // References first: an object waits, naming what it waits for, until what it uses is Ready.
-      const refs = this.a.references?.(obj) ?? [];
-      let depIds: Record<string, string> = {};
-      if (refs.length) {
-        const got = resolveDependencies(refs, (r) => this.deps?.stateOf(r) ?? { state: 'missing' });
-        if (got.kind === 'waiting') return await this.showResult(ctx, got.outcome, this.resyncDelay());
-        depIds = got.ids;
-      }
+      // References and Secret inputs first: an object that has nothing in the cloud yet waits, naming what it waits
+      // for, until what it uses exists.
+      const got = await this.inputs(ctx);
+      if ('result' in got) return got.result;
+      const inputs = got.inputs;
       const intent = readIntent(obj);
       const needsCreate = !obj.status?.id && !obj.spec.importId;
       const ex = this.a.exclusive;
@@ -291,14 +304,55 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       let r = await this.observe(ctx, cloud);
       if (r === 'stale') return { requeueAfterMs: this.resyncDelay() };
       if (!r) {
-        const got = ctx.obj.spec.importId ? await this.adopt(ctx, cloud) : await this.createOrAdopt(ctx, cloud, depIds);
-        if ('result' in got) return got.result;
-        r = got.resource;
+        const made = ctx.obj.spec.importId ? await this.adopt(ctx, cloud) : await this.createOrAdopt(ctx, cloud, inputs);
+        if ('result' in made) return made.result;
+        r = made.resource;
       }
-      return await this.converge(ctx, cloud, r, depIds);
+      return await this.converge(ctx, cloud, r, inputs);
     } catch (err) {
       return this.failure(ctx, err);
     }
+  }
+
+  /**
+   * The references' cloud ids and the Secret values. An object with nothing in the cloud yet waits for every one of
+   * them; one that exists goes on with what resolved (a reference being deleted does not make it Waiting), but a
+   * Secret value that breaks the cloud's rules is never sent.
+   */
+  private async inputs(ctx: Ctx<O>): Promise<{ inputs: Inputs } | { result: ReconcileResult }> {
+    const obj = ctx.obj;
+    const exists = obj.status?.id !== undefined || obj.spec.importId !== undefined;
+    const refs = this.a.references?.(obj) ?? [];
+    const secretInputs = this.a.secretInputs?.(obj) ?? [];
+    if (!refs.length && !secretInputs.length) return { inputs: NO_INPUTS };
+    let ids: Record<string, string> = {};
+    if (refs.length) {
+      const got = resolveDependencies(refs, (r) => this.deps?.stateOf(r) ?? { state: 'missing' });
+      if (got.kind === 'waiting' && !exists) return { result: await this.showResult(ctx, got.outcome, this.resyncDelay()) };
+      ids = got.ids;
+    }
+    const secrets: Record<string, string> = {};
+    const secretVersions: Record<string, string> = {};
+    for (const si of secretInputs) {
+      const data = await this.secrets?.read(obj.metadata.namespace, si.name);
+      const value = data?.data[si.key];
+      if (data === undefined || value === undefined) {
+        if (exists) continue; // keeps what the cloud has; shown again when the Secret is back
+        const message = data === undefined
+          ? `Waiting: Secret ${si.name} (spec.${si.field}) does not exist in namespace ${obj.metadata.namespace}. Create it; this object proceeds by itself.`
+          : `Waiting: Secret ${si.name} (spec.${si.field}) has no key ${si.key}. Add it; this object proceeds by itself.`;
+        return { result: await this.showResult(ctx, { reason: 'Waiting', message }, SECRET_RECHECK_MS) };
+      }
+      const problem = this.a.checkSecret?.(si.field, value);
+      if (problem) {
+        return {
+          result: await this.showResult(ctx, { reason: 'InvalidSpec', message: `Secret ${si.name} key ${si.key} (spec.${si.field}): ${problem} Fix the Secret; the operator looks again within seconds.` }, SECRET_RECHECK_MS),
+        };
+      }
+      secrets[si.field] = value;
+      secretVersions[si.field] = data.resourceVersion;
+    }
+    return { inputs: { ids, secrets, secretVersions } };
   }
 
   private newIntent(ctx: Ctx<O>, cloud: CloudHandle): Intent {
@@ -477,9 +531,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /** Create, or adopt what an earlier attempt of this object created (SPEC §3.3). */
-  private async createOrAdopt(ctx: Ctx<O>, cloud: CloudHandle, depIds: Record<string, string> = {}): Promise<Got<R>> {
+  private async createOrAdopt(ctx: Ctx<O>, cloud: CloudHandle, inputs: Inputs = NO_INPUTS, replacing = false): Promise<Got<R>> {
     const obj = ctx.obj;
-    if (obj.status?.id) {
+    if (obj.status?.id && !replacing && !obj.status.retiredIds?.includes(obj.status.id)) {
       ctx.log.warn('cloud resource deleted out of band; recreating', { decision: 'recreate', id: obj.status.id });
       this.writer.event(obj, 'Warning', 'Recreated', `${capital(this.a.noun)} ${obj.status.id} was deleted outside the operator; creating a new one.`);
     }
@@ -495,7 +549,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     const ex = this.a.exclusive;
     const names = candidateNames(intent, this.a.cloudName(ctx.obj));
     const candidates = await this.a.listCandidates(cloud, ctx.obj);
-    const mine = candidates.filter((r) => this.a.isOurs(ctx.obj, r, names));
+    // A resource this object replaced (retired, waiting to be deleted) has our name too: it is not the new one.
+    const retired = new Set(ctx.obj.status?.retiredIds ?? []);
+    const mine = candidates.filter((r) => !retired.has(r.id) && this.a.isOurs(ctx.obj, r, names));
     const others = ex ? candidates.filter((r) => !mine.includes(r) && ex.scopeOfResource(r) === ex.scopeOf(ctx.obj)) : [];
     const step = decideCreate({ mine, others, intent, knowledge: this.knowledge(ctx.obj, intent), now: this.now(), timing: this.timing(cloud) });
     switch (step.kind) {
@@ -549,7 +605,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     let r: R;
     try {
       this.posts.set(uid, { at: intent.at, knowledge: 'unanswered' });
-      r = await this.a.create(cloud, ctx.obj, depIds);
+      r = await this.a.create(cloud, ctx.obj, inputs);
       this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
     } catch (err) {
       if (err instanceof CloudError && err.status !== 0) this.posts.set(uid, { at: intent.at, knowledge: 'answered' });
@@ -586,8 +642,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /** With the resource in hand: apply spec changes, show its state, decide when to look again. */
-  private async converge(ctx: Ctx<O>, cloud: CloudHandle, r: R, depIds: Record<string, string> = {}): Promise<ReconcileResult> {
-    const patch = this.a.wantedUpdate(ctx.obj, r);
+  private async converge(ctx: Ctx<O>, cloud: CloudHandle, r: R, inputs: Inputs = NO_INPUTS): Promise<ReconcileResult> {
+    const why = this.a.replaceReason?.(ctx.obj, r, inputs);
+    if (why) return this.replace(ctx, cloud, r, inputs, why);
+    const patch = this.a.wantedUpdate(ctx.obj, r, inputs);
     if (patch) {
       const fields = this.a.updateFields(patch).join(', ');
       if (this.a.busy(r.status)) {
@@ -603,9 +661,20 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
         if (kind === 'notFound') {
           // Gone between our read and the PUT: recreate.
           this.a.settle?.(cloud, r.id, true);
-          const got = await this.createOrAdopt(ctx, cloud, depIds);
+          const got = await this.createOrAdopt(ctx, cloud, inputs);
           if ('result' in got) return got.result;
-          return this.converge(ctx, cloud, got.resource, depIds);
+          return this.converge(ctx, cloud, got.resource, inputs);
+        }
+        if (kind === 'conflict') {
+          // Neutron never changes a policy that site connections use (IKEPolicyInUse): say so, and who uses it.
+          const users = this.deps?.dependentsOf(ctx.obj) ?? [];
+          const outcome: Outcome = {
+            reason: 'UpdateBlocked',
+            message: `The cloud refuses to change ${this.a.noun} ${r.id} (${fields}): ${cloudText(err)}.${users.length ? ` It is used by ${users.slice(0, 5).join(', ')}${users.length > 5 ? ` and ${users.length - 5} more` : ''}.` : ''} To apply the change, create a new ${this.a.kind} and point its users at it, or delete them first; the operator tries again when they change and every few minutes.`,
+          };
+          const changed = await this.show(ctx, this.observedOf(ctx, r, cloud, inputs), outcome);
+          if (changed) this.writer.event(ctx.obj, 'Warning', 'UpdateBlocked', outcome.message);
+          return { requeueAfterMs: this.cfg.terminalRetryMs };
         }
         if (kind !== 'pendingState') throw err;
         return this.showAndPoll(ctx, cloud, r, {
@@ -617,19 +686,112 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       ctx.log.info('updated cloud resource', { decision: 'update', id: r.id, fields });
       this.writer.event(ctx.obj, 'Normal', 'Updated', `Updated ${this.a.noun} ${r.id}: ${fields}.`);
     }
-    const outcome = this.a.outcome(r);
-    if (this.a.busy(r.status)) return this.showAndPoll(ctx, cloud, r, outcome);
+    let outcome = this.a.outcome(r);
+    if (this.a.busy(r.status)) return this.showAndPoll(ctx, cloud, r, outcome, inputs);
     this.a.settle?.(cloud, r.id, false);
     this.polls.delete(ctx.key);
     this.refused.delete(ctx.key);
+    // What this object replaced goes once nothing uses it any more.
+    const retiring = await this.retire(ctx, cloud, r, inputs);
+    if (retiring && outcome.reason === 'Active') outcome = retiring.outcome;
     const wasActive = readyCondition(ctx.obj.status?.conditions)?.reason === 'Active';
-    await this.show(ctx, this.a.observedStatus(r, cloud.endpoint), outcome);
+    await this.show(ctx, this.observedOf(ctx, r, cloud, inputs), outcome);
     if (outcome.reason === 'Active' && !wasActive) this.writer.event(ctx.obj, 'Normal', 'Active', outcome.message);
-    return { requeueAfterMs: this.resyncDelay() };
+    return { requeueAfterMs: retiring ? retiring.requeueAfterMs : this.settledDelay() };
   }
 
-  private async showAndPoll(ctx: Ctx<O>, cloud: CloudHandle, r: R, outcome: Outcome): Promise<ReconcileResult> {
-    await this.show(ctx, this.a.observedStatus(r, cloud.endpoint), outcome);
+  /** The observed status fields of `r`, with the core's own bookkeeping (retired ids) kept. */
+  private observedOf(ctx: Ctx<O>, r: R, cloud: CloudHandle, inputs: Inputs): ManagedStatus {
+    const st: ManagedStatus = { ...this.a.observedStatus(r, cloud.endpoint, inputs) };
+    const retired = (ctx.obj.status?.retiredIds ?? []).filter((id) => id !== r.id);
+    if (retired.length) st.retiredIds = retired;
+    else delete st.retiredIds;
+    return st;
+  }
+
+  /**
+   * Replaces `r` (fields the cloud never updates changed). deleteFirst: delete, confirm, create anew. createFirst:
+   * record `r` as retired, create the new one (dependents move to it when they see the new id), and delete the
+   * retired one later, when no dependent uses it (retire()).
+   */
+  private async replace(ctx: Ctx<O>, cloud: CloudHandle, r: R, inputs: Inputs, why: string): Promise<ReconcileResult> {
+    if (this.a.busy(r.status)) {
+      return this.showAndPoll(ctx, cloud, r, { reason: 'Updating', message: `Waiting for ${this.a.noun} ${r.id} to leave ${r.status} before replacing it (${why}).` }, inputs);
+    }
+    const obj = ctx.obj;
+    if (obj.spec.importId !== undefined && obj.spec.importId === r.id) {
+      // An imported resource is the user's: it is never deleted to be replaced.
+      return (await this.refuse(ctx, { reason: 'InvalidSpec', message: `spec.importId ${r.id} cannot be changed in place: ${why}. An imported ${this.a.noun} is not replaced; make the spec match it, or remove importId to have the operator create its own.` })).result;
+    }
+    if (this.a.replaceOrder === 'createFirst') {
+      if (!obj.status?.retiredIds?.includes(r.id)) {
+        ctx.log.info('replacing cloud resource (new one first)', { decision: 'replace', id: r.id, why });
+        this.writer.event(obj, 'Normal', 'Replacing', `Replacing ${this.a.noun} ${r.id}: ${why}. A new one is created first; the old one is deleted when nothing uses it.`);
+        const next: ManagedStatus = { ...(obj.status ?? {}), retiredIds: [...(obj.status?.retiredIds ?? []), r.id] };
+        ctx.obj = this.remember(await this.writer.patchStatus(obj, next as NonNullable<O['status']>));
+      }
+    } else {
+      ctx.log.info('replacing cloud resource (old one first)', { decision: 'replace', id: r.id, why });
+      this.writer.event(obj, 'Normal', 'Replacing', `Replacing ${this.a.noun} ${r.id}: ${why}.`);
+      try {
+        await this.a.delete(cloud, r.id);
+      } catch (err) {
+        if (classify(err) !== 'conflict') throw err;
+        const outcome: Outcome = { reason: 'DeleteBlocked', message: `The cloud refuses to delete ${this.a.noun} ${r.id} to replace it (${why}): ${cloudText(err)}. The operator keeps trying.` };
+        await this.show(ctx, undefined, outcome);
+        throw new RetryLater(outcome.message, retryAfterMs(err));
+      }
+      const still = await this.a.get(cloud, r.id);
+      if (still) return this.showAndPoll(ctx, cloud, still, { reason: 'Updating', message: `Waiting for the cloud to delete ${this.a.noun} ${r.id} before creating its replacement (${why}).` }, inputs);
+      this.a.settle?.(cloud, r.id, true);
+    }
+    // A new intent: the create that follows is covered like any first create.
+    await this.patchMeta(ctx, { annotations: { [CREATE_INTENT_ANNOTATION]: encodeIntent(this.newIntent(ctx, cloud)) } });
+    this.posts.set(ctx.obj.metadata.uid, { at: readIntent(ctx.obj)?.at, knowledge: 'none-sent' });
+    const got = await this.createOrAdopt(ctx, cloud, inputs, true);
+    if ('result' in got) return got.result;
+    this.a.remember?.(cloud, got.resource);
+    return this.converge(ctx, cloud, got.resource, inputs);
+  }
+
+  /**
+   * Deletes the resources this object replaced once no dependent uses them. Returns what to show while some are
+   * still used (or refused), undefined when none is left.
+   */
+  private async retire(ctx: Ctx<O>, cloud: CloudHandle, current: R, inputs: Inputs): Promise<{ outcome: Outcome; requeueAfterMs: number } | undefined> {
+    const retired = (ctx.obj.status?.retiredIds ?? []).filter((id) => id !== current.id);
+    if (!retired.length) return undefined;
+    const left: string[] = [];
+    const waits: string[] = [];
+    for (const id of retired) {
+      const users = this.deps?.usersOf(ctx.obj, id) ?? [];
+      if (users.length) {
+        left.push(id);
+        waits.push(`${id} (still used by ${users.slice(0, 5).join(', ')}${users.length > 5 ? ` and ${users.length - 5} more` : ''})`);
+        continue;
+      }
+      try {
+        await this.a.delete(cloud, id);
+        this.a.settle?.(cloud, id, true);
+        ctx.log.info('deleted the replaced cloud resource', { decision: 'retire', id });
+        this.writer.event(ctx.obj, 'Normal', 'Deleted', `Deleted the replaced ${this.a.noun} ${id}.`);
+      } catch (err) {
+        if (classify(err) !== 'conflict') throw err;
+        left.push(id);
+        waits.push(`${id} (the cloud refuses: ${cloudText(err)}; something outside the operator uses it)`);
+      }
+    }
+    ctx.obj.status = { ...(ctx.obj.status ?? {}), retiredIds: left.length ? left : undefined } as O['status'];
+    if (!left.length) return undefined;
+    void inputs;
+    return {
+      outcome: { reason: 'Updating', message: `${capital(this.a.noun)} ${current.id} replaces ${waits.join('; ')}; the old one is deleted when nothing uses it.` },
+      requeueAfterMs: 30_000,
+    };
+  }
+
+  private async showAndPoll(ctx: Ctx<O>, cloud: CloudHandle, r: R, outcome: Outcome, inputs: Inputs = NO_INPUTS): Promise<ReconcileResult> {
+    await this.show(ctx, this.observedOf(ctx, r, cloud, inputs), outcome);
     const n = (this.polls.get(ctx.key) ?? 0) + 1;
     this.polls.set(ctx.key, n);
     // Whichever object's poll makes the next LIST round, this one hears at once if its resource moved.
@@ -653,6 +815,19 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     const guard = deletionGuard(this.a.noun, obj.status?.id, this.deps?.dependentsOf(obj) ?? []);
     if (guard) return this.showResult(ctx, guard, 5_000);
     try {
+      // Resources this object replaced and had not deleted yet go first (nothing of ours uses them any more).
+      for (const id of obj.status?.retiredIds ?? []) {
+        if (id === obj.status?.id) continue;
+        try {
+          await this.a.delete(cloud, id);
+          this.a.settle?.(cloud, id, true);
+        } catch (err) {
+          if (classify(err) !== 'conflict') throw err;
+          const outcome: Outcome = { reason: 'DeleteBlocked', message: `The cloud refuses to delete the replaced ${this.a.noun} ${id}: ${cloudText(err)}. Delete what still uses it first; the operator keeps trying.` };
+          await this.show(ctx, undefined, outcome);
+          throw new RetryLater(outcome.message, retryAfterMs(err));
+        }
+      }
       const intent = readIntent(obj);
       const names = candidateNames(intent, this.a.cloudName(obj));
       const statusId = obj.status?.id;
@@ -857,6 +1032,12 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
 
   private resyncDelay(): number {
     return Math.round(this.cfg.resyncMs * (1 + Math.random() * 0.1));
+  }
+
+  /** When a settled object looks again: its kind's follow period (a tunnel's state) or the resync period. */
+  private settledDelay(): number {
+    const ms = Math.min(this.a.followMs ?? this.cfg.resyncMs, this.cfg.resyncMs);
+    return Math.round(ms * (1 + Math.random() * 0.1));
   }
 }
 

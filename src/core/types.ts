@@ -1,6 +1,6 @@
 // The shape every managed kind shares: Kubernetes metadata, the spec fields the core acts on (deletion policy,
 // import, credentials) and the status fields it writes (cloud id and status, endpoint, conditions).
-import type { CloudCredentialsRef, Condition, DeletionPolicy, ObjectMeta } from '../api/vpnservice.ts';
+import type { CloudCredentialsRef, Condition, DeletionPolicy, ObjectMeta } from '../api/common.ts';
 import type { Outcome, Reason } from './conditions.ts';
 
 export type { Outcome, Reason };
@@ -15,6 +15,8 @@ export interface ManagedStatus {
   id?: string | undefined;
   status?: string | undefined;
   cloudEndpoint?: string | undefined;
+  /** Cloud resources this object replaced and still has to delete once nothing uses them. */
+  retiredIds?: string[] | undefined;
   observedGeneration?: number | undefined;
   lastSyncTime?: string | undefined;
   conditions?: Condition[] | undefined;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
 import { CloudResolverImpl } from '../controller/clouds.ts';
-import { Controller } from '../controller/controller.ts';
+import { Manager } from '../controller/manager.ts';
 import { readyCondition } from '../core/conditions.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadKubeAccess } from '../kube/config.ts';
@@ -71,7 +71,7 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     cloudOptions: { logger: log, onRequest: metrics.cloudObserver },
   });
 
-  const controller = new Controller({
+  const controller = new Manager({
     kubeConfig: access,
     kube,
     clouds,
@@ -82,11 +82,13 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     hooks: metrics.workerHooks(),
     ...(cfg.namespace ? { namespace: cfg.namespace } : {}),
   });
-  logCrdHint(controller.informer, log);
-  controller.reconciler.onStaleRead = () => metrics.staleRead();
+  for (const c of controller.controllers) logCrdHint(c.informer, log);
+  controller.onStaleRead = () => metrics.staleRead();
   metrics.setObjectsSource(function* () {
-    for (const o of controller.informer.list()) {
-      yield { cloudStatus: o.status?.status, readyReason: readyCondition(o.status?.conditions)?.reason };
+    for (const c of controller.controllers) {
+      for (const o of c.informer.list()) {
+        yield { kind: c.kind, cloudStatus: o.status?.status, readyReason: readyCondition(o.status?.conditions)?.reason };
+      }
     }
   });
 
@@ -97,9 +99,15 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
       host: cfg.metricsHost,
       metrics,
       log,
-      healthy: combineChecks([['informer', informerLiveness(controller.informer)]]),
+      healthy: combineChecks(controller.controllers.map((c) => [`informer ${c.kind}`, informerLiveness(c.informer)] as const)),
       ready: () => controller.synced(),
-      notReadyReason: () => informerNotReadyReason(controller.informer),
+      notReadyReason: () => {
+        for (const c of controller.controllers) {
+          const why = informerNotReadyReason(c.informer);
+          if (why) return `${c.kind}: ${why}`;
+        }
+        return undefined;
+      },
     });
     log.info('serving /metrics, /healthz, /readyz', { port: server.port, host: cfg.metricsHost });
   } else {

@@ -11,6 +11,8 @@ export const METRIC_PREFIX = 'vpnaas_';
 
 /** What the objects callback yields per VpnService: its cloud status and its Ready condition's reason. */
 export interface ObjectSample {
+  /** The object's kind (default VpnService). */
+  kind?: string | undefined;
   cloudStatus?: string | undefined;
   readyReason?: string | undefined;
 }
@@ -137,24 +139,24 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   new Gauge({
     name: `${p}objects`,
-    help: `VpnService objects by cloud status ("${NONE_LABEL}": no cloud service recorded yet).`,
-    labelNames: ['cloud_status'] as const,
+    help: `Objects by kind and cloud status ("${NONE_LABEL}": no cloud resource recorded yet, or a kind without a cloud status).`,
+    labelNames: ['kind', 'cloud_status'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of CLOUD_STATUSES) this.set({ cloud_status: s }, 0);
+      for (const s of CLOUD_STATUSES) this.set({ kind: 'VpnService', cloud_status: s }, 0);
       countInto(this, 'cloud_status', (o) => o.cloudStatus);
     },
   });
 
   new Gauge({
     name: `${p}objects_ready`,
-    help: `VpnService objects by the reason of their Ready condition ("${NONE_LABEL}": no condition yet).`,
-    labelNames: ['reason'] as const,
+    help: `Objects by kind and the reason of their Ready condition ("${NONE_LABEL}": no condition yet).`,
+    labelNames: ['kind', 'reason'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      for (const reason of Object.keys(REASONS)) this.set({ reason }, 0);
+      for (const reason of Object.keys(REASONS)) this.set({ kind: 'VpnService', reason }, 0);
       countInto(this, 'reason', (o) => o.readyReason);
     },
   });
@@ -177,7 +179,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   /** Counts the objects of the current source by one field into `gauge`; a failing source leaves only zeros. */
   function countInto<L extends string>(
-    gauge: Gauge<L>,
+    gauge: Gauge<L | 'kind'>,
     label: L,
     field: (o: ObjectSample) => string | undefined,
   ): void {
@@ -186,14 +188,17 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     const counts = new Map<string, number>();
     try {
       for (const o of source()) {
-        const v = labelValue(field(o));
+        const v = `${o.kind ?? 'VpnService'}\u0000${labelValue(field(o))}`;
         counts.set(v, (counts.get(v) ?? 0) + 1);
       }
     } catch {
       // A broken source must not break the scrape; its counts are left out.
       return;
     }
-    for (const [v, n] of counts) gauge.set({ [label]: v } as Partial<Record<L, string>>, n);
+    for (const [kv, n] of counts) {
+      const [kind, v] = kv.split('\u0000') as [string, string];
+      gauge.set({ kind, [label]: v } as Partial<Record<L | 'kind', string>>, n);
+    }
   }
 
   const cloudObserver: RequestObserver = (e: RequestEvent) => {

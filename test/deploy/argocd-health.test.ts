@@ -93,6 +93,7 @@ const expected: Record<Reason, string> = {
   RouterNotFound: 'Degraded',
   Error: 'Degraded',
   Down: 'Degraded',
+  UpdateBlocked: 'Degraded',
 };
 
 /**

@@ -252,41 +252,41 @@ describe('metrics endpoint', () => {
     expect(calls).toBe(0); // nothing computed before a scrape
 
     let s = await scrape();
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'ACTIVE' })).toBe(2);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'PENDING_CREATE' })).toBe(1);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'none' })).toBe(2);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'ERROR' })).toBe(0);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'Active' })).toBe(2);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'Provisioning' })).toBe(1);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'RouterConflict' })).toBe(1);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'none' })).toBe(1);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'DeleteBlocked' })).toBe(0);
-    for (const l of seriesOf(s, 'vpnaas_objects')) expect(Object.keys(l)).toEqual(['cloud_status']);
-    for (const l of seriesOf(s, 'vpnaas_objects_ready')) expect(Object.keys(l)).toEqual(['reason']);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'ACTIVE' })).toBe(2);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'PENDING_CREATE' })).toBe(1);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'none' })).toBe(2);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'ERROR' })).toBe(0);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'Active' })).toBe(2);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'Provisioning' })).toBe(1);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'RouterConflict' })).toBe(1);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'none' })).toBe(1);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'DeleteBlocked' })).toBe(0);
+    for (const l of seriesOf(s, 'vpnaas_objects')) expect(Object.keys(l).sort()).toEqual(['cloud_status', 'kind']);
+    for (const l of seriesOf(s, 'vpnaas_objects_ready')) expect(Object.keys(l).sort()).toEqual(['kind', 'reason']);
 
     // The world changes: the next scrape shows it, and vanished label values drop to zero or disappear.
     objects = [{ cloudStatus: 'ACTIVE', readyReason: 'Active' }, { cloudStatus: 'SOMETHING_NEW', readyReason: 'Active' }];
     s = await scrape();
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'ACTIVE' })).toBe(1);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'SOMETHING_NEW' })).toBe(1);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'PENDING_CREATE' })).toBe(0);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'none' })).toBeUndefined();
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'Active' })).toBe(2);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'RouterConflict' })).toBe(0);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'ACTIVE' })).toBe(1);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'SOMETHING_NEW' })).toBe(1);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'PENDING_CREATE' })).toBe(0);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'none' })).toBeUndefined();
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'Active' })).toBe(2);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'RouterConflict' })).toBe(0);
 
     // A replaced source takes over; a throwing one does not break the scrape.
     metrics.setObjectsSource(function* () {
       yield { cloudStatus: 'DOWN', readyReason: 'Down' };
     });
     s = await scrape();
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'DOWN' })).toBe(1);
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'ACTIVE' })).toBe(0);
-    expect(value(s, 'vpnaas_objects_ready', { reason: 'Down' })).toBe(1);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'DOWN' })).toBe(1);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'ACTIVE' })).toBe(0);
+    expect(value(s, 'vpnaas_objects_ready', { kind: 'VpnService', reason: 'Down' })).toBe(1);
     metrics.setObjectsSource(() => {
       throw new Error('cache gone');
     });
     s = await scrape();
-    expect(value(s, 'vpnaas_objects', { cloud_status: 'DOWN' })).toBe(0);
+    expect(value(s, 'vpnaas_objects', { kind: 'VpnService', cloud_status: 'DOWN' })).toBe(0);
   });
 
   it('sets the leader and synced gauges', async () => {
