@@ -527,9 +527,6 @@ const immutables: Transition[] = [
     { case: 'removing tenantId', kind: k.kind, from: { ...k.minimal, tenantId: 'a' }, to: k.minimal, path: 'spec.tenantId', says: 'tenantId is immutable' },
     { case: 'adding tenantId later', kind: k.kind, from: k.minimal, to: { ...k.minimal, tenantId: 'a' }, path: 'spec.tenantId', says: 'tenantId is immutable' },
   ]),
-  { case: 'another VpnService', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, vpnServiceRef: { name: 'vpn2' } }, path: 'spec.vpnServiceRef', says: 'vpnServiceRef is immutable' },
-  { case: 'another IKEPolicy', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, ikePolicyRef: { name: 'ike2' } }, path: 'spec.ikePolicyRef', says: 'ikePolicyRef is immutable' },
-  { case: 'another IPsecPolicy', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, ipsecPolicyRef: { name: 'ipsec2' } }, path: 'spec.ipsecPolicyRef', says: 'ipsecPolicyRef is immutable' },
 ];
 
 const mutables: Array<{ case: string; kind: string; from: Json; to: Json }> = [
@@ -538,7 +535,8 @@ const mutables: Array<{ case: string; kind: string; from: Json; to: Json }> = [
   { case: 'the CIDRs (the operator replaces the group)', kind: EG_KIND, from: { type: 'cidr', endpoints: ['10.0.0.0/24'] }, to: { type: 'cidr', endpoints: ['10.0.0.0/24', '10.1.0.0/24'], name: 'new' } },
   { case: 'the type, with matching endpoints', kind: EG_KIND, from: { type: 'cidr', endpoints: ['10.0.0.0/24'] }, to: { type: 'subnet', endpoints: [UUID1] } },
   { case: 'endpoint groups, peer, PSK reference, dpd, mtu, admin state', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, localEndpointGroupRef: { name: 'local2' }, peerEndpointGroupRef: { name: 'peer2' }, peerAddress: '203.0.113.8', peerId: 'peer', localId: 'me', pskSecretRef: { name: 'psk2', key: 'k' }, dpd: { action: 'clear', interval: 5, timeout: 20 }, mtu: 1400, initiator: 'response-only', adminStateUp: false, description: 'd', name: 'n', deletionPolicy: 'Orphan' } },
-  { case: 'from endpoint groups to peerCidrs', kind: CONN_KIND, from: connMinimal, to: legacy() },
+  { case: 'from endpoint groups to peerCidrs (the operator replaces the connection)', kind: CONN_KIND, from: connMinimal, to: legacy() },
+  { case: 'the VpnService and the policies it names (the operator replaces the connection)', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, vpnServiceRef: { name: 'vpn2' }, ikePolicyRef: { name: 'ike2' }, ipsecPolicyRef: { name: 'ipsec2' } } },
 ];
 
 describe('updates', () => {

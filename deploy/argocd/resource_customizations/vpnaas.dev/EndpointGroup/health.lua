@@ -5,7 +5,7 @@
 --                a new group, the site connections moved to it, the old one deleted)/deleting (also while a site
 --                connection still uses it: DeleteBlocked);
 --   Healthy:     Ready=True for the current generation (the group exists in the cloud as the spec says);
---   Degraded:    Stalled=True (the cloud refused the spec, bad credentials, ...).
+--   Degraded:    Stalled=True (the cloud refused the spec or a change while in use (UpdateBlocked), bad credentials, ...).
 local hs = {}
 if obj.status == nil or obj.status.conditions == nil then
   hs.status = "Progressing"

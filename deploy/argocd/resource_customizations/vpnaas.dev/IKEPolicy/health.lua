@@ -4,7 +4,7 @@
 --   Progressing: not yet reconciled for the current generation, or creating/updating/deleting (also while a site
 --                connection still uses it: DeleteBlocked);
 --   Healthy:     Ready=True for the current generation (the policy exists in the cloud as the spec says);
---   Degraded:    Stalled=True (the cloud refused the spec, bad credentials, ...).
+--   Degraded:    Stalled=True (the cloud refused the spec or a change while in use (UpdateBlocked), bad credentials, ...).
 local hs = {}
 if obj.status == nil or obj.status.conditions == nil then
   hs.status = "Progressing"

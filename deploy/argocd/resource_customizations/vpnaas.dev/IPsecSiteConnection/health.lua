@@ -1,11 +1,11 @@
 -- Argo CD health check for vpnaas.dev/IPsecSiteConnection. Argo CD has no built-in check for this kind; add this script to
 -- the argocd-cm ConfigMap as resource.customizations.health.vpnaas.dev_IPsecSiteConnection (see deploy/argocd/README.md; this
 -- folder is laid out as in Argo CD's resource_customizations). The same rules as for every kind of vpnaas.dev:
---   Progressing: not yet reconciled for the current generation, waiting for what it references (Waiting), or the
---                tunnel is being built (Provisioning: PENDING_*), updated or deleted;
+--   Progressing: not yet reconciled for the current generation, waiting for what it references or for its PSK
+--                Secret (Waiting), or the tunnel is being built (Provisioning: PENDING_*), updated or deleted;
 --   Healthy:     Ready=True for the current generation: the cloud reports the tunnel ACTIVE;
 --   Degraded:    the cloud reports the tunnel DOWN (Ready reason Down), or Stalled=True (a PSK that breaks the rules,
---                a missing PSK Secret, a refusal, bad credentials, cloud ERROR).
+--                a refusal, bad credentials, cloud ERROR).
 local hs = {}
 if obj.status == nil or obj.status.conditions == nil then
   hs.status = "Progressing"
