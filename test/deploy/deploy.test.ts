@@ -550,8 +550,9 @@ describe('a missing permission is a clear error, not a silent stall', () => {
     await createVpn(ns, 'no-secret', { routerId: newRouter(), cloudCredentialsRef: { secretName: 'team-cloud', cloudName: 'team' } });
 
     const refusedFor = (key: string) => op.records().find((r) => r.level === 'error' && r.message === REFUSED && r.key === key);
-    const status = await eventually(() => refusedFor(`${ns}/no-status`), 'the refused status write logged', 15_000);
-    const secret = await eventually(() => refusedFor(`${ns}/no-secret`), 'the refused Secret read logged', 15_000);
+    // Log keys name the kind (one controller per kind): "VpnService ns/name".
+    const status = await eventually(() => refusedFor(`VpnService ${ns}/no-status`), 'the refused status write logged', 15_000);
+    const secret = await eventually(() => refusedFor(`VpnService ${ns}/no-secret`), 'the refused Secret read logged', 15_000);
     const seconds = (Date.now() - t0) / 1000;
     expect(status).toMatchObject({ status: 403, request: `PATCH ${vpnPath(ns, 'no-status')}/status` });
     expect(String(status.error)).toContain('cannot patch resource "vpnservices/status" in API group "vpnaas.dev"');
