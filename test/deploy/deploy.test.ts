@@ -27,6 +27,8 @@ const NS = 'vpnaas-system';
 const SA = 'vpnaas-operator';
 const FIELD_MANAGER = 'vpnaas-deploy-test';
 const REFUSED = 'the Kubernetes API refused the operator: check its ServiceAccount and ClusterRole';
+/** The operator's five kinds: the RBAC treats them alike. */
+const KIND_PLURALS = ['vpnservices', 'ikepolicies', 'ipsecpolicies', 'endpointgroups', 'ipsecsiteconnections'];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering deploy/ as `kustomize build` does, for the features deploy/ uses. Anything else in a kustomization
@@ -273,6 +275,10 @@ describe('deploy/ (kubectl apply -k deploy/)', () => {
         'ClusterRole vpnaas-operator-credentials',
         'ClusterRoleBinding vpnaas-operator',
         'ClusterRoleBinding vpnaas-operator-credentials',
+        'CustomResourceDefinition endpointgroups.vpnaas.dev',
+        'CustomResourceDefinition ikepolicies.vpnaas.dev',
+        'CustomResourceDefinition ipsecpolicies.vpnaas.dev',
+        'CustomResourceDefinition ipsecsiteconnections.vpnaas.dev',
         'CustomResourceDefinition vpnservices.vpnaas.dev',
         `Deployment ${NS}/vpnaas-operator`,
         'Namespace vpnaas-system',
@@ -289,10 +295,12 @@ describe('deploy/ (kubectl apply -k deploy/)', () => {
     }
     // The examples of Secrets are documentation, never applied.
     expect(rendered.some((o) => o.kind === 'Secret')).toBe(false);
-    // The CRD is the one of crds/, not a copy.
-    const crd = find('CustomResourceDefinition', 'vpnservices.vpnaas.dev');
-    const source = Manifest.parse(loadYamlDocs(fileURLToPath(new URL('../../crds/vpnaas.dev_vpnservices.yaml', import.meta.url)))[0]);
-    expect(crd.spec).toEqual(source.spec);
+    // The CRDs are the ones of crds/, not copies.
+    for (const plural of KIND_PLURALS) {
+      const crd = find('CustomResourceDefinition', `${plural}.vpnaas.dev`);
+      const source = Manifest.parse(loadYamlDocs(fileURLToPath(new URL(`../../crds/vpnaas.dev_${plural}.yaml`, import.meta.url)))[0]);
+      expect(crd.spec, plural).toEqual(source.spec);
+    }
   });
 
   it('the Deployment: selectors match, arguments are valid operator flags, hardened pod, Lease name as the Role says', () => {
@@ -381,16 +389,21 @@ describe('least privilege: the operator on its ServiceAccount token', () => {
     for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']) {
       for (const o of rendered.filter((x) => x.kind === kind)) await serverSideApply(kube, o, false);
     }
-    await eventually(async () => {
-      await kube.request('GET', '/apis/vpnaas.dev/v1alpha1/vpnservices?limit=1');
-      return true;
-    }, 'the VpnService API served', 30_000);
+    for (const plural of KIND_PLURALS) {
+      await eventually(async () => {
+        await kube.request('GET', `/apis/vpnaas.dev/v1alpha1/${plural}?limit=1`);
+        return true;
+      }, `the ${plural} API served`, 30_000);
+    }
 
     const yes = [
-      { verb: 'list', group: 'vpnaas.dev', resource: 'vpnservices' },
-      { verb: 'watch', group: 'vpnaas.dev', resource: 'vpnservices' },
-      { verb: 'patch', group: 'vpnaas.dev', resource: 'vpnservices', namespace: 'x' },
-      { verb: 'patch', group: 'vpnaas.dev', resource: 'vpnservices', subresource: 'status', namespace: 'x' },
+      ...KIND_PLURALS.flatMap((resource) => [
+        { verb: 'list', group: 'vpnaas.dev', resource },
+        { verb: 'watch', group: 'vpnaas.dev', resource },
+        { verb: 'get', group: 'vpnaas.dev', resource, namespace: 'x', name: 'o' },
+        { verb: 'patch', group: 'vpnaas.dev', resource, namespace: 'x' },
+        { verb: 'patch', group: 'vpnaas.dev', resource, subresource: 'status', namespace: 'x' },
+      ]),
       { verb: 'create', resource: 'events', namespace: 'x' },
       { verb: 'patch', resource: 'events', namespace: 'x' },
       { verb: 'get', resource: 'secrets', namespace: 'x', name: 'creds' },
@@ -400,10 +413,15 @@ describe('least privilege: the operator on its ServiceAccount token', () => {
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: NS, name: 'vpnaas-operator' },
     ];
     const no = [
-      { verb: 'create', group: 'vpnaas.dev', resource: 'vpnservices', namespace: 'x' },
-      { verb: 'update', group: 'vpnaas.dev', resource: 'vpnservices', namespace: 'x' },
-      { verb: 'delete', group: 'vpnaas.dev', resource: 'vpnservices', namespace: 'x' },
-      { verb: 'update', group: 'vpnaas.dev', resource: 'vpnservices', subresource: 'status', namespace: 'x' },
+      ...KIND_PLURALS.flatMap((resource) => [
+        { verb: 'create', group: 'vpnaas.dev', resource, namespace: 'x' },
+        { verb: 'update', group: 'vpnaas.dev', resource, namespace: 'x' },
+        { verb: 'delete', group: 'vpnaas.dev', resource, namespace: 'x' },
+        { verb: 'deletecollection', group: 'vpnaas.dev', resource, namespace: 'x' },
+        { verb: 'update', group: 'vpnaas.dev', resource, subresource: 'status', namespace: 'x' },
+        { verb: 'get', group: 'vpnaas.dev', resource, subresource: 'status', namespace: 'x', name: 'o' },
+        { verb: 'update', group: 'vpnaas.dev', resource, subresource: 'finalizers', namespace: 'x', name: 'o' },
+      ]),
       { verb: 'list', resource: 'secrets' },
       { verb: 'list', resource: 'secrets', namespace: 'x' },
       { verb: 'watch', resource: 'secrets', namespace: 'x' },
@@ -532,8 +550,9 @@ describe('a missing permission is a clear error, not a silent stall', () => {
     await createVpn(ns, 'no-secret', { routerId: newRouter(), cloudCredentialsRef: { secretName: 'team-cloud', cloudName: 'team' } });
 
     const refusedFor = (key: string) => op.records().find((r) => r.level === 'error' && r.message === REFUSED && r.key === key);
-    const status = await eventually(() => refusedFor(`${ns}/no-status`), 'the refused status write logged', 15_000);
-    const secret = await eventually(() => refusedFor(`${ns}/no-secret`), 'the refused Secret read logged', 15_000);
+    // Log keys name the kind (one controller per kind): "VpnService ns/name".
+    const status = await eventually(() => refusedFor(`VpnService ${ns}/no-status`), 'the refused status write logged', 15_000);
+    const secret = await eventually(() => refusedFor(`VpnService ${ns}/no-secret`), 'the refused Secret read logged', 15_000);
     const seconds = (Date.now() - t0) / 1000;
     expect(status).toMatchObject({ status: 403, request: `PATCH ${vpnPath(ns, 'no-status')}/status` });
     expect(String(status.error)).toContain('cannot patch resource "vpnservices/status" in API group "vpnaas.dev"');

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { z } from 'zod';
 
@@ -913,7 +913,9 @@ export function readCrds(dir = path.join(repoRoot, 'crds')): V1CustomResourceDef
       if (typeof obj !== 'object' || obj === null || (obj as { kind?: unknown }).kind !== 'CustomResourceDefinition') continue;
       const parsed = crdDocSchema.safeParse(obj);
       if (!parsed.success) throw new Error(`${path.join(dir, file)}: not a valid CRD: ${parsed.error.message}`);
-      crds.push(obj as V1CustomResourceDefinition);
+      // Into client-node's model (enum → _enum, default → _default, x-kubernetes-validations →
+      // xKubernetesValidations, ...): its API client serializes from the model's names and silently drops the YAML's.
+      crds.push(loadYaml<V1CustomResourceDefinition>(JSON.stringify(obj)));
     }
   }
   return crds;
