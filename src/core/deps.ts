@@ -75,7 +75,7 @@ export function resolveDependencies(refs: readonly Ref[], stateOf: (r: Ref) => T
   return {
     kind: 'waiting',
     ids,
-    outcome: { reason: 'Waiting', message: `Waiting: ${waits.join('; ')}. This object proceeds by itself when they exist in the cloud.` },
+    outcome: { reason: 'Waiting', message: `${capitalFirst(waits.join('; '))}. This object proceeds by itself when they exist in the cloud.` },
   };
 }
 
@@ -88,4 +88,8 @@ export function deletionGuard(noun: string, id: string | undefined, dependents: 
     reason: 'DeleteBlocked',
     message: `The ${noun}${id ? ` ${id}` : ''} is not deleted in the cloud while ${shown} still ${dependents.length > 1 ? 'use' : 'uses'} it; delete ${dependents.length > 1 ? 'them' : 'it'} first (the operator continues by itself).`,
   };
+}
+
+function capitalFirst(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

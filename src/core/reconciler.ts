@@ -339,8 +339,8 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       if (data === undefined || value === undefined) {
         if (exists) continue; // keeps what the cloud has; shown again when the Secret is back
         const message = data === undefined
-          ? `Waiting: Secret ${si.name} (spec.${si.field}) does not exist in namespace ${obj.metadata.namespace}. Create it; this object proceeds by itself.`
-          : `Waiting: Secret ${si.name} (spec.${si.field}) has no key ${si.key}. Add it; this object proceeds by itself.`;
+          ? `Secret ${si.name} (spec.${si.field}) does not exist in namespace ${obj.metadata.namespace}. Create it; this object proceeds by itself.`
+          : `Secret ${si.name} (spec.${si.field}) has no key ${si.key}. Add it; this object proceeds by itself.`;
         return { result: await this.showResult(ctx, { reason: 'Waiting', message }, SECRET_RECHECK_MS) };
       }
       const problem = this.a.checkSecret?.(si.field, value);
