@@ -41,8 +41,8 @@ defineContract(async () => {
       s.setStatus(id, status);
     },
     async makeInUse(id) {
-      s.setInUse(id, true);
-      return async () => s.setInUse(id, false);
+      const c = s.createSiteConnection(id);
+      return async () => s.deleteConnection(c.id);
     },
     seedRules: true,
   };
