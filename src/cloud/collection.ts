@@ -6,6 +6,8 @@ import type { HttpResponse } from './http.ts';
 import type { NetworkSession } from './session.ts';
 
 const MAX_PAGES = 100_000;
+/** 400s that mean "in use" (neutron-lib raises these as BadRequest). */
+const IN_USE_CODES = new Set(['EndpointGroupInUse']);
 
 export interface CollectionSpec<S extends z.ZodType<{ id: string }>> {
   /** URL path under the endpoint, e.g. `/vpn/ikepolicies`. */
@@ -48,10 +50,31 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
     return this.#one(res, 'PUT', path);
   }
 
-  /** DELETE; 404 is thrown (classified `notFound`), 409 `conflict`. */
+  /**
+   * DELETE; 404 is thrown (classified `notFound`), 409 `conflict`. Neutron refuses to delete an endpoint group in
+   * use with 400 `EndpointGroupInUse` (a BadRequest in neutron-lib, seen on the real one): that one is classified
+   * `conflict` too (still in use, try again once nothing uses it), with its status and code kept.
+   */
   async delete(id: string): Promise<void> {
     const path = `${this.#spec.path}/${encodeURIComponent(id)}`;
-    await this.#session.request({ method: 'DELETE', path, route: `${this.#spec.path}/{id}` });
+    try {
+      await this.#session.request({ method: 'DELETE', path, route: `${this.#spec.path}/{id}` });
+    } catch (e) {
+      if (e instanceof CloudError && e.status === 400 && IN_USE_CODES.has(e.code ?? '')) {
+        throw new CloudError({
+          status: e.status,
+          code: e.code,
+          cloudMessage: e.cloudMessage,
+          detail: e.detail,
+          requestId: e.requestId,
+          method: e.method,
+          path: e.path,
+          kind: 'conflict',
+          cause: e,
+        });
+      }
+      throw e;
+    }
   }
 
   /** GET the collection with filters (query parameters), following the `<plural>_links` next link to the end. */

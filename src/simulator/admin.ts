@@ -10,6 +10,7 @@ import type { Handler, RouteDef, SimRequest, SimResponse } from './http.ts';
 import type { CountFilter, RequestLogEntry } from './counters.ts';
 import { seedRouterSchema, vpnStatusSchema } from './store.ts';
 import type { RouterRecord, SeedRouter, VpnServiceRecord, VpnStatus } from './store.ts';
+import type { SiteConnectionRecord } from './vpnaas-store.ts';
 
 export interface SimulatorConfig {
   activeDelayMs: number | null;
@@ -31,8 +32,12 @@ export interface AdminOps {
   services(): VpnServiceRecord[];
   service(id: string): VpnServiceRecord | undefined;
   setStatus(id: string, status: VpnStatus): void;
-  setInUse(id: string, inUse: boolean): void;
   deleteService(id: string): void;
+  connections(): SiteConnectionRecord[];
+  connection(id: string): SiteConnectionRecord | undefined;
+  setConnectionStatus(id: string, status: VpnStatus): void;
+  createSiteConnection(serviceId: string, opts?: { peerAddress?: string; peerCidr?: string; psk?: string }): SiteConnectionRecord;
+  deleteConnection(id: string): void;
   activateAll(): number;
   routers(): RouterRecord[];
   addRouter(r: SeedRouter): void;
@@ -104,7 +109,10 @@ function need<T>(v: T | undefined, what: string): T {
 }
 
 const statusBody = z.object({ status: vpnStatusSchema });
-const inUseBody = z.object({ inUse: z.boolean() });
+const siteConnectionBody = z
+  .object({ peerAddress: z.string().optional(), peerCidr: z.string().optional(), psk: z.string().optional() })
+  .strict()
+  .nullable();
 const countQuery = (req: SimRequest): CountFilter => {
   const f: CountFilter = {};
   const method = req.query.get('method');
@@ -154,11 +162,27 @@ export function adminRoutes(ops: AdminOps): RouteDef[] {
       ops.setStatus(id(req), status);
       return json(200, { service: ops.service(id(req)) });
     }),
-    r('PUT', '/services/{id}/in-use', (req) => {
-      const { inUse } = body(req, inUseBody);
+    r('POST', '/services/{id}/site-connection', (req) => {
+      const opts = body(req, siteConnectionBody) ?? {};
       need(ops.service(id(req)), 'service');
-      ops.setInUse(id(req), inUse);
+      const o: { peerAddress?: string; peerCidr?: string; psk?: string } = {};
+      if (opts.peerAddress !== undefined) o.peerAddress = opts.peerAddress;
+      if (opts.peerCidr !== undefined) o.peerCidr = opts.peerCidr;
+      if (opts.psk !== undefined) o.psk = opts.psk;
+      return json(201, { connection: invalid(() => ops.createSiteConnection(id(req), o)) });
+    }),
+    r('GET', '/connections', () => json(200, { connections: ops.connections() })),
+    r('GET', '/connections/{id}', (req) => json(200, { connection: need(ops.connection(id(req)), 'connection') })),
+    r('DELETE', '/connections/{id}', (req) => {
+      need(ops.connection(id(req)), 'connection');
+      ops.deleteConnection(id(req));
       return noContent();
+    }),
+    r('PUT', '/connections/{id}/status', (req) => {
+      const { status } = body(req, statusBody);
+      need(ops.connection(id(req)), 'connection');
+      ops.setConnectionStatus(id(req), status);
+      return json(200, { connection: ops.connection(id(req)) });
     }),
     r('GET', '/routers', () => json(200, { routers: ops.routers().map(routerJson) })),
     r('POST', '/routers', (req) => {

@@ -15,7 +15,8 @@ A Keystone v3 + Neutron VPNaaS simulator on 127.0.0.1 (see src/simulator/index.t
 
 Flags:
   --port N                 port to listen on (default 0: a free port; the URL is printed)
-  --active-delay-ms N      ms from create to ACTIVE (default 0); 'never' or a negative value: only via the admin API
+  --active-delay-ms N      ms from create to ACTIVE of VPN services and IPsec site connections (default 0); 'never'
+                           or a negative value: only via the admin API
   --routers FILE           YAML or JSON list of routers ({id, project?, projectId?, name?, gatewayV4?, gatewayV6?,
                            subnets?}; project: a project name), or an object with a 'routers' list
   --router ID[:GWV4[:PROJECT]]
@@ -27,7 +28,7 @@ Flags:
                            one more user (domain Default), member of the named projects (created when missing;
                            default demo); repeatable. The user demo (password secret, project demo) always exists
   --no-seed-rules          behave like upstream Neutron (several VPN services per router, names up to 255, …)
-  --update-pending         PUT moves ACTIVE → PENDING_UPDATE → ACTIVE
+  --update-pending         PUT moves ACTIVE → PENDING_UPDATE → ACTIVE (services and site connections)
   --token-ttl-seconds N    Keystone token lifetime (default 3600)
   --region NAME            catalog region (default RegionOne)
   --clouds-yaml OUT        write a clouds.yaml to OUT: cloud 'simulator' (user demo/secret, project demo) and,

@@ -18,7 +18,14 @@
 //
 // Status: a new service is PENDING_CREATE and turns ACTIVE `activeDelayMs` after creation (evaluated when read;
 // 0 = on the next read; null or negative = never, only through setStatus/activateAll). Like Neutron, PUT keeps the
-// status unless `updatePending` is set (then ACTIVE → PENDING_UPDATE → ACTIVE after the same delay).
+// status unless `updatePending` is set (then ACTIVE → PENDING_UPDATE → ACTIVE after the same delay). IPsec site
+// connections follow the same settings on their own (a tunnel comes up `activeDelayMs` after its creation), and
+// setConnectionStatus sets one at a chosen moment, as the VPN agent reports it; neither touches the VPN service.
+//
+// The other VPNaaS kinds (IKE/IPsec policies, endpoint groups, site connections: src/simulator/vpnaas.ts) are
+// checked as neutron-vpnaas checks them; "in use" (409 VPNServiceInUse, IKEPolicyInUse, IPsecPolicyInUse, 400
+// EndpointGroupInUse) comes from the site connections that reference them, indexed by reference. The seed rules
+// add the seed cloud's PSK rule (6–128 characters, no spaces or `?`, not only `*`).
 import { stringify } from 'yaml';
 import { adminRoutes } from './admin.ts';
 import type { AdminOps, ConfigPatch, SimulatorConfig } from './admin.ts';
@@ -33,6 +40,9 @@ import { neutronRoutes } from './neutron.ts';
 import { close, createSimServer, listen, Routes } from './server.ts';
 import type { CreateHook, SimState } from './state.ts';
 import { Store } from './store.ts';
+import { VpnaasStore } from './vpnaas-store.ts';
+import type { SiteConnectionRecord } from './vpnaas-store.ts';
+import { createSiteConnectionFor } from './vpnaas.ts';
 import type { RouterRecord, SeedRouter, VpnServiceRecord, VpnStatus } from './store.ts';
 
 export type { CountFilter, Outcome, RequestLogEntry } from './counters.ts';
@@ -40,6 +50,7 @@ export type { FaultInfo, FaultKind, FaultSpec } from './faults.ts';
 export type { SimAppCredential, SimProject, SimUser } from './identity.ts';
 export type { CreateHook } from './state.ts';
 export type { RouterRecord, SeedRouter, VpnServiceRecord, VpnStatus } from './store.ts';
+export type { EndpointGroupRecord, IkePolicyRecord, IpsecPolicyRecord, SiteConnectionRecord } from './vpnaas-store.ts';
 export type { ConfigPatch, SimulatorConfig } from './admin.ts';
 export { runSimulatorCli } from './cli.ts';
 
@@ -108,12 +119,24 @@ export interface Simulator {
   services(): VpnServiceRecord[];
   service(id: string): VpnServiceRecord | undefined;
   setStatus(id: string, status: VpnStatus): void;
-  /** Every PENDING_CREATE/PENDING_UPDATE/PENDING_DELETE/BUILD service becomes ACTIVE; returns how many. */
+  /** Every PENDING_CREATE/PENDING_UPDATE/PENDING_DELETE/BUILD service and site connection becomes ACTIVE;
+   * returns how many. */
   activateAll(): number;
-  /** Out of band, as if someone deleted it in the cloud console. */
+  /** Out of band, as if someone deleted it in the cloud console (with its site connections). */
   deleteService(id: string): void;
-  /** An in-use service (IPsec site connections) cannot be deleted: 409 VPNServiceInUse. */
-  setInUse(id: string, inUse: boolean): void;
+
+  // IPsec site connections (a VPN service, IKE/IPsec policy or endpoint group they use is "in use")
+  connections(): SiteConnectionRecord[];
+  connection(id: string): SiteConnectionRecord | undefined;
+  /** Sets a connection's status as the VPN agent reports it (`update_status` with `ipsec_site_connections`); it
+   * stays until changed again. The VPN service's status is not touched. */
+  setConnectionStatus(id: string, status: VpnStatus): void;
+  /** A complete site connection on the service, as a user makes it: an IKE and an IPsec policy, endpoint groups
+   * (the router's first subnet, attached first when it has none; `peerCidr`, default 192.168.100.0/24) or
+   * `peer_cidrs` for a service with a subnet; in the service's project, through Neutron's checks. */
+  createSiteConnection(serviceId: string, opts?: { peerAddress?: string; peerCidr?: string; psk?: string }): SiteConnectionRecord;
+  /** Out of band (its policies and groups stay). */
+  deleteConnection(id: string): void;
 
   // faults
   injectFault(f: FaultSpec): () => void;
@@ -149,6 +172,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const state: SimState = {
     identity,
     store,
+    vpnaas: new VpnaasStore(store),
     seedRules: opts.seedRules ?? true,
     region: opts.region ?? 'RegionOne',
     url: '',
@@ -217,12 +241,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     setStatus: (id, status) => {
       if (!store.setStatus(id, status)) throw new Error(`no VPN service ${id}`);
     },
-    activateAll: () => store.activateAll(Date.now()),
+    activateAll: () => store.activateAll(Date.now()) + state.vpnaas.activateAllConnections(Date.now()),
     deleteService: (id) => {
+      for (const c of [...state.vpnaas.connectionsOfService(id)]) state.vpnaas.deleteConnection(c);
       store.delete(id);
     },
-    setInUse: (id, inUse) => {
-      if (!store.setInUse(id, inUse)) throw new Error(`no VPN service ${id}`);
+    connections: () => state.vpnaas.allConnections(Date.now()),
+    connection: (id) => state.vpnaas.connection(id, Date.now()),
+    setConnectionStatus: (id, status) => {
+      if (!state.vpnaas.setConnectionStatus(id, status)) throw new Error(`no IPsec site connection ${id}`);
+    },
+    createSiteConnection: (serviceId, opts) => createSiteConnectionFor(state, serviceId, opts),
+    deleteConnection: (id) => {
+      state.vpnaas.deleteConnection(id);
     },
     injectFault: (f) => {
       const id = faults.add(f);

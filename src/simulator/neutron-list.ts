@@ -92,7 +92,7 @@ function linkHref(req: SimRequest, params: URLSearchParams): string {
   return `${req.origin}${req.path}?${params.toString()}`;
 }
 
-function paginationLinks(req: SimRequest, items: VpnServiceRecord[], p: ListParams): Array<{ rel: string; href: string }> {
+function paginationLinks(req: SimRequest, items: ReadonlyArray<{ id: string }>, p: { limit: number; pageReverse: boolean }): Array<{ rel: string; href: string }> {
   const links: Array<{ rel: string; href: string }> = [];
   if (!p.limit) return links;
   if (!(items.length < p.limit && !p.pageReverse)) {
@@ -183,5 +183,134 @@ export function listServices(state: SimState, req: SimRequest, ctx: AuthContext)
 
   const body: Record<string, unknown> = { vpnservices: items.map((r) => pickFields(r, p.fields)) };
   if (p.limit) body.vpnservices_links = paginationLinks(req, items, p);
+  return json(200, body);
+}
+
+// ---- any other collection (IKE/IPsec policies, endpoint groups, site connections: src/simulator/vpnaas.ts)
+
+export interface Collection<R extends { id: string; tenant_id: string }> {
+  /** The list's body key, e.g. `ikepolicies`. */
+  plural: string;
+  /** Attributes usable as sort keys (the attribute map's). */
+  attrs: ReadonlySet<string>;
+  /** Attributes a filter applies to (the model's columns: Neutron ignores filters on the others). */
+  filters: ReadonlySet<string>;
+  idsFrom(marker: string | undefined, reverse: boolean): Iterable<string>;
+  /** The live record (status brought up to date), or undefined. */
+  peek(id: string): R | undefined;
+  /** Small candidate sets for a filter on an indexed attribute (e.g. `vpnservice_id`), unordered. */
+  index?: Record<string, (value: string) => Iterable<string>>;
+  notFound(id: string): NeutronFault;
+}
+
+function filterMatches(v: unknown, f: string): boolean {
+  if (v === null) return f === 'None';
+  if (typeof v === 'boolean') return convertToBoolean(f) === v;
+  if (typeof v === 'number') return String(v) === f.trim();
+  return v === f;
+}
+
+/** GET of a collection with Neutron's filters, `fields`, sorting and `limit`/`marker`/`page_reverse` pagination;
+ * without sorting it walks the id order from the marker and stops at the page's end (O(page), not O(all)). */
+export function listCollection<R extends { id: string; tenant_id: string }>(
+  c: Collection<R>,
+  req: SimRequest,
+  ctx: AuthContext,
+): SimResponse {
+  const q = req.query;
+  const rawLimit = q.get('limit') ?? '0';
+  const limit = /^\s*[+-]?\d+\s*$/.test(rawLimit) ? Number.parseInt(rawLimit, 10) : Number.NaN;
+  if (!(limit >= 0))
+    throw new NeutronFault(400, 'BadRequest', `Bad limit request: Limit must be an integer 0 or greater and not '${rawLimit}'.`);
+  const keys = q.getAll('sort_key').filter((v) => v !== '');
+  const dirs = q.getAll('sort_dir').filter((v) => v !== '');
+  if (keys.length !== dirs.length) throw badRequest('The number of sort_keys and sort_dirs must be same');
+  const absent = keys.filter((k) => !c.attrs.has(k));
+  if (absent.length > 0) throw badRequest(`[${absent.map((k) => `'${k}'`).join(', ')}] is invalid attribute for sort_keys`);
+  const badDirs = dirs.filter((d) => d !== 'asc' && d !== 'desc');
+  if (badDirs.length > 0)
+    throw badRequest(`[${badDirs.map((d) => `'${d}'`).join(', ')}] is invalid value for sort_dirs, valid value is 'asc' and 'desc'`);
+  const filters = new Map<string, string[]>();
+  for (const key of new Set(q.keys())) {
+    if (SPECIAL_PARAMS.has(key)) continue;
+    const name = key === 'project_id' ? 'tenant_id' : key;
+    if (!c.filters.has(name)) continue; // Neutron ignores them
+    const values = q.getAll(key).filter((v) => v !== '');
+    if (values.length > 0) filters.set(name, values);
+  }
+  const fields = fieldsOf(req);
+  const pageReverse = (q.get('page_reverse') ?? 'False').toLowerCase() === 'true';
+  const markerId = limit > 0 ? (q.get('marker') ?? undefined) : undefined;
+  let marker: R | undefined;
+  if (markerId !== undefined) {
+    marker = c.peek(markerId);
+    if (!marker || !(ctx.admin || marker.tenant_id === ctx.projectId)) throw c.notFound(markerId);
+  }
+  const visible = (rec: R) => {
+    if (!(ctx.admin || rec.tenant_id === ctx.projectId)) return false;
+    for (const [k, values] of filters) {
+      const v = (rec as unknown as Record<string, unknown>)[k];
+      if (!values.some((f) => filterMatches(v, f))) return false;
+    }
+    return true;
+  };
+
+  // Candidates in ascending id order: from an index when filtered by an indexed attribute (small), else all ids.
+  let indexed: string[] | null = null;
+  const idFilter = filters.get('id');
+  const indexKey = Object.keys(c.index ?? {}).find((k) => filters.has(k));
+  if (idFilter || indexKey) {
+    const set = new Set<string>();
+    if (idFilter) for (const id of idFilter) set.add(id);
+    else for (const v of filters.get(indexKey as string) ?? []) for (const id of (c.index as Record<string, (v: string) => Iterable<string>>)[indexKey as string]!(v)) set.add(id);
+    indexed = [...set].sort();
+  }
+
+  let items: R[] = [];
+  if (keys.length === 0) {
+    const reverse = pageReverse && limit > 0;
+    let source: Iterable<string>;
+    if (indexed) {
+      const m = markerId;
+      let list = m === undefined ? indexed : indexed.filter((id) => (reverse ? id < m : id > m));
+      if (reverse) list = list.reverse();
+      source = list;
+    } else {
+      source = c.idsFrom(markerId, reverse);
+    }
+    for (const id of source) {
+      const rec = c.peek(id);
+      if (rec && visible(rec)) items.push(structuredClone(rec));
+      if (limit && items.length >= limit) break;
+    }
+    if (reverse) items.reverse();
+  } else {
+    const sorts: Array<[string, boolean]> = keys.map((k, i) => [k, dirs[i] === 'asc']);
+    if (!keys.includes('id')) sorts.push(['id', true]);
+    const cmp = (a: R, b: R) => {
+      for (const [k, asc] of sorts) {
+        const r = compareValues((a as unknown as Record<string, unknown>)[k], (b as unknown as Record<string, unknown>)[k]);
+        if (r !== 0) return asc ? r : -r;
+      }
+      return 0;
+    };
+    for (const id of indexed ?? c.idsFrom(undefined, false)) {
+      const rec = c.peek(id);
+      if (rec && visible(rec)) items.push(structuredClone(rec));
+    }
+    items.sort(cmp);
+    if (limit) {
+      if (pageReverse) {
+        const before = marker ? items.filter((r) => cmp(r, marker) < 0) : items;
+        items = before.slice(Math.max(0, before.length - limit));
+      } else {
+        const after = marker ? items.filter((r) => cmp(r, marker) > 0) : items;
+        items = after.slice(0, limit);
+      }
+    }
+  }
+
+  const body: Record<string, unknown> = { [c.plural]: items.map((r) => pickFields(r, fields)) };
+  if (limit) body[`${c.plural}_links`] = paginationLinks(req, items, { limit, pageReverse });
   return json(200, body);
 }

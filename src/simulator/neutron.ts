@@ -1,4 +1,5 @@
-// Neutron v2.0: VPN services (neutron-vpnaas), a minimal router read API and the version documents.
+// Neutron v2.0: VPN services (neutron-vpnaas), the other VPNaaS kinds (src/simulator/vpnaas.ts), a minimal router
+// read API and the version documents.
 import { randomUUID } from 'node:crypto';
 import { json, NeutronFault, noContent } from './http.ts';
 import type { Handler, RouteDef, SimRequest, SimResponse } from './http.ts';
@@ -9,6 +10,7 @@ import type { RouterRecord } from './store.ts';
 import type { SimState } from './state.ts';
 import { prepareBody, routerNotFound, serviceNotFound } from './vpnservice-body.ts';
 import type { AuthContext } from './vpnservice-body.ts';
+import { vpnaasRoutes } from './vpnaas.ts';
 
 // ---- create / update / delete
 
@@ -64,7 +66,8 @@ function updateService(state: SimState, req: SimRequest, ctx: AuthContext, id: s
 
 function deleteService(state: SimState, ctx: AuthContext, id: string): SimResponse {
   if (!visibleService(state, ctx, id)) throw serviceNotFound(id);
-  if (state.store.inUse(id)) throw new NeutronFault(409, 'VPNServiceInUse', `VPNService ${id} is still in use`);
+  // In use: any IPsec site connection on it (an index lookup, not a scan).
+  if (state.vpnaas.connectionsOfService(id).size > 0) throw new NeutronFault(409, 'VPNServiceInUse', `VPNService ${id} is still in use`);
   state.store.delete(id);
   return noContent();
 }
@@ -144,6 +147,10 @@ export function neutronRoutes(state: SimState): RouteDef[] {
       resources: [
         ['router', 'routers'],
         ['vpnservice', 'vpn/vpnservices'],
+        ['ikepolicy', 'vpn/ikepolicies'],
+        ['ipsecpolicy', 'vpn/ipsecpolicies'],
+        ['endpoint_group', 'vpn/endpoint-groups'],
+        ['ipsec_site_connection', 'vpn/ipsec-site-connections'],
       ].map(([name, collection]) => ({
         links: [{ href: `${req.origin}${p}/v2.0/${collection}`, rel: 'self' }],
         name,
@@ -173,6 +180,7 @@ export function neutronRoutes(state: SimState): RouteDef[] {
             extension('external-net', 'Neutron external network', 'Adds external network attribute to network resource.'),
             extension('vpnaas', 'VPN service', 'Extension for VPN service'),
             extension('vpn-flavors', 'VPN Service Flavor Extension', 'Flavor support for vpnservice resource.'),
+            extension('vpn-endpoint-groups', 'VPN Endpoint Groups', 'VPN endpoint groups support'),
           ],
         }),
       ),
@@ -199,6 +207,7 @@ export function neutronRoutes(state: SimState): RouteDef[] {
       template: `${p}/v2.0/vpn/vpnservices/{id}`,
       handler: authed(state, (req, ctx) => deleteService(state, ctx, param(req, 'id'))),
     },
+    ...vpnaasRoutes(state, (fn) => authed(state, fn)),
     { method: 'GET', template: `${p}/v2.0/routers`, handler: authed(state, (req, ctx) => listRouters(state, req, ctx)) },
     {
       method: 'GET',

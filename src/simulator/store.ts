@@ -71,7 +71,6 @@ export interface VpnServiceRecord {
 
 interface Row {
   rec: VpnServiceRecord;
-  inUse: boolean;
   /** When a PENDING_CREATE/PENDING_UPDATE service turns ACTIVE (epoch ms); null = only by an admin call. */
   activateAt: number | null;
 }
@@ -88,7 +87,7 @@ export interface NewService {
 }
 
 /** First index in the sorted array whose value is > id (upper bound) or >= id (lower bound). */
-function bound(sorted: readonly string[], id: string, upper: boolean): number {
+export function bound(sorted: readonly string[], id: string, upper: boolean): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -135,6 +134,12 @@ export class Store {
     this.routerMap.set(r.id, r);
     return r;
   }
+  /** Attaches a subnet to a router (an interface); returns the subnet id. */
+  attachSubnet(routerId: string, subnetId: string): string {
+    const r = this.routerMap.get(routerId);
+    if (r) (r.subnets as Set<string>).add(subnetId);
+    return subnetId;
+  }
   removeRouter(id: string): boolean {
     return this.routerMap.delete(id);
   }
@@ -165,7 +170,7 @@ export class Store {
       project_id: s.tenantId,
       flavor_id: null,
     };
-    this.rows.set(id, { rec, inUse: false, activateAt: this.activationTime(now) });
+    this.rows.set(id, { rec, activateAt: this.activationTime(now) });
     this.sortedIds.splice(bound(this.sortedIds, id, false), 0, id);
     let set = this.routerIndex.get(s.routerId);
     if (!set) this.routerIndex.set(s.routerId, (set = new Set()));
@@ -195,17 +200,6 @@ export class Store {
   get(id: string, now: number): VpnServiceRecord | undefined {
     const rec = this.peek(id, now);
     return rec ? { ...rec } : undefined;
-  }
-
-  inUse(id: string): boolean {
-    return this.rows.get(id)?.inUse ?? false;
-  }
-
-  setInUse(id: string, inUse: boolean): boolean {
-    const row = this.rows.get(id);
-    if (!row) return false;
-    row.inUse = inUse;
-    return true;
   }
 
   update(id: string, patch: { name?: string; description?: string; adminStateUp?: boolean }, now: number): VpnServiceRecord | undefined {

@@ -361,12 +361,12 @@ describe('VPN services', () => {
     const updated = await c.vpnServices.update(created.id, { name: 'renamed', description: 'changed' });
     expect(updated).toMatchObject({ id: created.id, name: 'renamed', description: 'changed', status: 'ACTIVE' });
 
-    s.setInUse(created.id, true);
+    const conn = s.createSiteConnection(created.id);
     const inUse = await caught(c.vpnServices.delete(created.id));
     expect(inUse.status).toBe(409);
     expect(inUse.code).toBe('VPNServiceInUse');
     expect(classify(inUse)).toBe('conflict');
-    s.setInUse(created.id, false);
+    s.deleteConnection(conn.id);
 
     await c.vpnServices.delete(created.id);
     expect(s.service(created.id)).toBeUndefined();

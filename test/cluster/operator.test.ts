@@ -381,7 +381,7 @@ describe('the operator on a one-node cluster', () => {
     await createVpnAndWaitReady('deleting', ROUTER_DEL);
     await simAdmin('/config', 'PATCH', { activeDelayMs: null });
     const blocked = (await simAdmin<{ services: SimService[] }>('/services')).services.find((x) => routerOf(x) === ROUTER_DEL);
-    await simAdmin(`/services/${blocked?.id}/in-use`, 'PUT', { inUse: true });
+    const conn = await simAdmin<{ connection: { id: string } }>(`/services/${blocked?.id}/site-connection`, 'POST', {});
     await cluster.kubectl(['apply', '-f', '-'], { input: docs.join('---\n') });
     await cluster.kubectl(['-n', APP_NS, 'delete', 'vpnservice', 'deleting', '--wait=false']);
 
@@ -389,7 +389,7 @@ describe('the operator on a one-node cluster', () => {
       await checkHealthOfLiveObjects();
     } finally {
       // Back to a cloud that lets everything finish.
-      await simAdmin(`/services/${blocked?.id}/in-use`, 'PUT', { inUse: false });
+      await simAdmin(`/connections/${conn.connection.id}`, 'DELETE');
       await simAdmin('/config', 'PATCH', { activeDelayMs: 300 });
     }
   });

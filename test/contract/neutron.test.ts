@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { createCloud } from '../../src/cloud/cloud.ts';
 import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
-import { ensureLocalOpenStack } from '../support/openstack.ts';
+import { agentReport, ensureLocalOpenStack } from '../support/openstack.ts';
+import type { AgentStatus } from '../support/openstack.ts';
 import { defineContract } from './contract.ts';
 
 defineContract(async () => {
@@ -25,16 +26,20 @@ defineContract(async () => {
     projectId: os.seed.projectId,
     async router() {
       const r = pool[next++ % pool.length]!;
-      // leftovers of an interrupted earlier run would change what the tests see
-      for (const v of await cloud.vpnServices.list({ routerId: r.id })) await cloud.vpnServices.delete(v.id).catch(() => undefined);
+      // leftovers of an interrupted earlier run would change what the tests see (their site connections first)
+      for (const v of await cloud.vpnServices.list({ routerId: r.id })) {
+        for (const c of await cloud.siteConnections.list({ vpnservice_id: v.id })) await cloud.siteConnections.delete(c.id).catch(() => undefined);
+        await cloud.vpnServices.delete(v.id).catch(() => undefined);
+      }
       return { id: r.id, gatewayIp: r.gatewayIp, subnetId: r.subnetId };
     },
     routerWithoutGateway: os.seed.routerWithoutGateway.id,
     unattachedSubnet: os.seed.routerWithoutGateway.subnetId,
     setStatus: (id, status) => os.agentReport(id, status),
-    async makeInUse(id) {
-      const sc = await os.createSiteConnection(id);
-      return () => sc.delete();
+    async setConnectionStatus(serviceId, connectionId, status) {
+      // The agent reports the service too: it reports the service's current status, so that only the connection moves.
+      const current = (await cloud.vpnServices.get(serviceId)).status as AgentStatus;
+      await agentReport(os.info.neutronConf, [serviceId], current, { connections: { [connectionId]: status } });
     },
     seedRules: false,
   };

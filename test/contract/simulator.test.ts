@@ -20,7 +20,8 @@ defineContract(async () => {
   const wrong = yaml.replace(doc.clouds.sim.auth.password, 'not-the-password');
   const tokenYaml = YAML.stringify({ clouds: { t: { auth_type: 'token', auth: { token: 'bogus-token' }, network_endpoint_override: s.networkUrl } } });
   const noGw = randomUUID();
-  s.addRouter({ id: noGw, gatewayV4: null });
+  const unattached = randomUUID(); // a subnet of the router without gateway: it exists, but not on router()
+  s.addRouter({ id: noGw, gatewayV4: null, subnets: [unattached] });
   let n = 0;
   return {
     name: 'simulator',
@@ -36,13 +37,12 @@ defineContract(async () => {
       return { id, gatewayIp, subnetId };
     },
     routerWithoutGateway: noGw,
-    unattachedSubnet: randomUUID(),
+    unattachedSubnet: unattached,
     async setStatus(id, status) {
       s.setStatus(id, status);
     },
-    async makeInUse(id) {
-      s.setInUse(id, true);
-      return async () => s.setInUse(id, false);
+    async setConnectionStatus(_serviceId, connectionId, status) {
+      s.setConnectionStatus(connectionId, status);
     },
     seedRules: true,
   };

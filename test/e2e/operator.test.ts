@@ -189,13 +189,13 @@ for (const mode of ['upstream', 'seed'] as const) {
         await apply(ns, 'busy', { routerId: router });
         const o = await waitReason(ns, 'busy', 'Active');
         const id = o.status!.id!;
-        sim.setInUse(id, true);
+        const conn = sim.createSiteConnection(id);
         await remove(ns, 'busy');
         const blocked = await waitReason(ns, 'busy', 'DeleteBlocked');
         expect(ready(blocked)?.message).toContain('IPsec site connections');
         expect(blocked.metadata.finalizers).toContain(FINALIZER);
         expect((await events(ns, 'busy')).some((e) => e.reason === 'DeleteBlocked' && e.type === 'Warning')).toBe(true);
-        sim.setInUse(id, false);
+        sim.deleteConnection(conn.id);
         await eventually(async () => (await get(ns, 'busy')) === undefined, 'object gone after the service is free', 60_000);
         expect(sim.service(id)).toBeUndefined();
       });

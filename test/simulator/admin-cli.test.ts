@@ -37,7 +37,7 @@ describe('simulator: admin HTTP API (/_sim)', () => {
     expect((await admin('DELETE', `/routers/${ROUTER_NO_GW}`)).status).toBe(404);
   });
 
-  it('reads services and sets status, in-use and out-of-band deletes', async () => {
+  it('reads services and sets status, site connections (in use) and out-of-band deletes', async () => {
     const s = (await n.create({ router_id: ROUTER_A })).body.vpnservice;
     expect((await admin('GET', '/services')).body.services.map((x: { id: string }) => x.id)).toEqual([s.id]);
     expect((await admin('GET', `/services/${s.id}`)).body.service.status).toBe('PENDING_CREATE');
@@ -45,11 +45,25 @@ describe('simulator: admin HTTP API (/_sim)', () => {
     const set = await admin('PUT', `/services/${s.id}/status`, { status: 'ACTIVE' });
     expect(set.body.service.status).toBe('ACTIVE');
     expect((await n.get(s.id)).body.vpnservice.status).toBe('ACTIVE');
-    expect((await admin('PUT', `/services/${s.id}/in-use`, { inUse: true })).status).toBe(204);
+    const made = await admin('POST', `/services/${s.id}/site-connection`, { peerCidr: '10.99.0.0/16' });
+    expect(made.status).toBe(201);
+    const conn = made.body.connection;
+    expect(conn).toMatchObject({ vpnservice_id: s.id, status: 'PENDING_CREATE', peer_address: '198.51.100.10' });
+    expect((await admin('POST', `/services/${s.id}/site-connection`, { bogus: 1 })).status).toBe(400);
     expect((await n.delete(s.id)).status).toBe(409);
+    expect((await admin('GET', '/connections')).body.connections.map((x: { id: string }) => x.id)).toEqual([conn.id]);
+    expect((await admin('PUT', `/connections/${conn.id}/status`, { status: 'DOWN' })).body.connection.status).toBe('DOWN');
+    expect((await admin('GET', `/connections/${conn.id}`)).body.connection.status).toBe('DOWN');
+    expect((await n.get(s.id)).body.vpnservice.status).toBe('ACTIVE');
+    expect((await admin('DELETE', `/connections/${conn.id}`)).status).toBe(204);
+    expect((await admin('GET', `/connections/${conn.id}`)).status).toBe(404);
+    expect((await admin('PUT', `/connections/${conn.id}/status`, { status: 'ACTIVE' })).status).toBe(404);
+    expect((await admin('POST', `/services/${s.id}/site-connection`, null)).status).toBe(201);
     expect((await admin('PUT', `/services/${s.id}/status`, { status: 'PENDING_CREATE' })).status).toBe(200);
-    expect((await admin('POST', '/services/activate-all')).body).toEqual({ changed: 1 });
+    // the service and the second connection
+    expect((await admin('POST', '/services/activate-all')).body).toEqual({ changed: 2 });
     expect((await admin('DELETE', `/services/${s.id}`)).status).toBe(204);
+    expect((await admin('GET', '/connections')).body.connections).toEqual([]);
     expect((await n.get(s.id)).status).toBe(404);
     expect((await admin('GET', `/services/${s.id}`)).status).toBe(404);
   });

@@ -204,14 +204,14 @@ describe('simulator: Neutron VPN services (seed rules on)', () => {
     });
     it('DELETE of an in-use service: 409 VPNServiceInUse; DELETE while PENDING_CREATE: 204', async () => {
       const s = (await n.create({ router_id: ROUTER_A })).body.vpnservice;
-      sim.setInUse(s.id, true);
+      const conn = sim.createSiteConnection(s.id);
       expectNeutronError(await n.delete(s.id), 409, 'VPNServiceInUse', `VPNService ${s.id} is still in use`);
-      sim.setInUse(s.id, false);
+      sim.deleteConnection(conn.id);
       sim.setStatus(s.id, 'PENDING_CREATE');
       expect((await n.delete(s.id)).status).toBe(204);
     });
     it('unknown paths: 404 in Neutron shape', async () => {
-      expectNeutronError(await n.raw('GET', '/v2.0/vpn/ikepolicies'), 404, 'HTTPNotFound');
+      expectNeutronError(await n.raw('GET', '/v2.0/vpn/no-such-collection'), 404, 'HTTPNotFound');
       expectNeutronError(await n.raw('PATCH', '/v2.0/vpn/vpnservices'), 405, 'HTTPMethodNotAllowed');
     });
   });
