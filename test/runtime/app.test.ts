@@ -67,26 +67,28 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-describe('without the VpnService CRD', () => {
-  it('logs one clear hint, keeps retrying with backoff, /readyz says why, /healthz stays 200; the CRD appearing is picked up', async () => {
+describe('without the CRDs', () => {
+  it('logs one clear hint per missing kind, keeps retrying with backoff, /readyz says why, /healthz stays 200; the CRDs appearing are picked up', async () => {
     const op = operator();
     const port = await eventually(() => op.metricsPort(), 'metrics port logged', 60_000);
     const listFailures = () => op.records().filter((r) => r.message === 'informer: list failed, retrying');
     // Three failed LISTs (1 s, 2 s, 4 s of backoff, with jitter).
     await eventually(() => listFailures().length >= 3, 'three failed LISTs', 60_000);
     const hints = op.records().filter((r) => r.message === CRD_MISSING_HINT);
-    expect(hints).toHaveLength(1);
-    expect(hints[0]).toMatchObject({ level: 'error', status: 404, path: PATH });
+    // One per kind (five CRDs), each naming the path that is not served.
+    await eventually(() => op.records().filter((r) => r.message === CRD_MISSING_HINT).length === 5, 'a hint per kind', 30_000);
+    expect(new Set(op.records().filter((r) => r.message === CRD_MISSING_HINT).map((r) => r.path)).size).toBe(5);
+    expect(hints.find((h) => h.path === PATH) ?? op.records().find((r) => r.message === CRD_MISSING_HINT && r.path === PATH)).toMatchObject({ level: 'error', status: 404, path: PATH });
     const delays = listFailures().map((r) => r.retryInMs as number);
     expect(delays[1]).toBeGreaterThan(delays[0] as number); // backing off, not hammering
 
     const ready = await get(`http://127.0.0.1:${port}/readyz`);
-    expect(ready).toEqual({ status: 503, text: `${CRD_MISSING_HINT}\n` });
+    expect(ready).toEqual({ status: 503, text: `VpnService: ${CRD_MISSING_HINT}\n` });
     expect(await get(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, text: 'ok\n' });
 
     await installCrd(kube);
     await eventually(async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 200, '/readyz 200 once the CRD exists', 60_000);
-    expect(op.records().filter((r) => r.message === CRD_MISSING_HINT)).toHaveLength(1);
+    expect(op.records().filter((r) => r.message === CRD_MISSING_HINT)).toHaveLength(5);
     expect(op.records().some((r) => r.message === 'cache synced')).toBe(true);
   });
 });
