@@ -55,7 +55,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Runs a cloud call whose body holds the PSK: no error text the cloud returns may carry it further. */
-async function scrubbed<T>(psk: string | undefined, call: () => Promise<T>): Promise<T> {
+export async function scrubbed<T>(psk: string | undefined, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
