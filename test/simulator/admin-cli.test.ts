@@ -59,9 +59,10 @@ describe('simulator: admin HTTP API (/_sim)', () => {
     expect((await admin('GET', `/connections/${conn.id}`)).status).toBe(404);
     expect((await admin('PUT', `/connections/${conn.id}/status`, { status: 'ACTIVE' })).status).toBe(404);
     expect((await admin('POST', `/services/${s.id}/site-connection`, null)).status).toBe(201);
+    expect((await admin('POST', `/services/${s.id}/site-connection`, {})).status).toBe(201);
     expect((await admin('PUT', `/services/${s.id}/status`, { status: 'PENDING_CREATE' })).status).toBe(200);
-    // the service and the second connection
-    expect((await admin('POST', '/services/activate-all')).body).toEqual({ changed: 2 });
+    // the service and the two connections made since
+    expect((await admin('POST', '/services/activate-all')).body).toEqual({ changed: 3 });
     expect((await admin('DELETE', `/services/${s.id}`)).status).toBe(204);
     expect((await admin('GET', '/connections')).body.connections).toEqual([]);
     expect((await n.get(s.id)).status).toBe(404);
