@@ -217,7 +217,7 @@ performance_schema = OFF
 innodb_buffer_pool_size = 32M
 innodb_log_file_size = 32M
 innodb_flush_log_at_trx_commit = 2
-max_connections = 200
+max_connections = 400
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
 
@@ -321,7 +321,7 @@ dhcp_agent_notification = false
 [database]
 connection = mysql+pymysql://neutron:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/neutron?charset=utf8mb4
 max_pool_size = 10
-max_overflow = 20
+max_overflow = 200
 
 [keystone_authtoken]
 www_authenticate_uri = $KEYSTONE_URL
