@@ -659,6 +659,15 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       } catch (err) {
         const kind = classify(err);
         if (kind === 'notFound') {
+          // A 404 may be about something the PUT names (a referenced endpoint group deleted out of band), not about
+          // this resource: only a read that also answers 404 means it is gone.
+          const still = await this.a.get(cloud, r.id);
+          if (still) {
+            return this.showResult(ctx, {
+              reason: 'Waiting',
+              message: `The cloud refused to apply ${fields} to ${this.a.noun} ${r.id}: ${cloudText(err)}. Something it references is not in the cloud (deleted outside the operator?); waiting for its object to recreate it.`,
+            }, 5_000);
+          }
           // Gone between our read and the PUT: recreate.
           this.a.settle?.(cloud, r.id, true);
           const got = await this.createOrAdopt(ctx, cloud, inputs);
