@@ -508,6 +508,7 @@ describe('2b. drift of an endpoint group in use (an operator of its own, stopped
   it('an endpoint group deleted out of band (its connection moved off it first, as Neutron requires) is recreated and the connection is pointed at the new one in place', async () => {
     const ns = await vpns.namespace('sg-drift');
     const op = operator();
+    let slow = () => {};
     try {
       const s = newSite(sim, ns, 'dg');
       await createAll(siteObjects(s));
@@ -515,6 +516,10 @@ describe('2b. drift of an endpoint group in use (an operator of its own, stopped
       const connId = ready[s.names.conn]!.status!.id!;
       const oldGroup = ready[s.names.peer]!.status!.id!;
       const stray = await neutron.endpointGroups.create({ name: 'stray-dg', type: 'cidr', endpoints: ['10.99.0.0/24'] });
+      // Forced order: the group's re-create is slow (its POST held 4 s), so the connection's next look (every 2 s)
+      // comes while its group's object still names the deleted group: the operator must wait for the new group, not
+      // take the cloud's 404 (EndpointGroupNotFound) for its own connection being gone.
+      slow = sim.injectFault({ route: 'POST /v2.0/vpn/endpoint-groups', latencyMs: 4_000, times: 1 });
       // Out of band: the connection moved to another group, then the group deleted (retried if the operator moved it
       // back in between).
       await eventually(async () => {
@@ -540,6 +545,7 @@ describe('2b. drift of an endpoint group in use (an operator of its own, stopped
       await removeSite(s);
       expect(await cloudOf(s)).toEqual([]);
     } finally {
+      slow();
       await op.dispose(); // also when it fails: a stuck reconcile must not disturb the other tests
     }
   }, 120_000);
