@@ -106,7 +106,9 @@ export class Objects {
       const r = readyOf(o);
       last = r ? `${r.reason}: ${r.message}` : 'no Ready condition';
       return ok(r?.reason) ? o : undefined;
-    }, `${kind} ${ns}/${name} Ready reason ${typeof reason === 'string' ? reason : '(predicate)'} (last: ${last})`, timeoutMs, 200);
+    }, `${kind} ${ns}/${name} Ready reason ${typeof reason === 'string' ? reason : '(predicate)'}`, timeoutMs, 200).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; its Ready was ${last}`);
+    });
   }
 
   async waitGone(kind: string, ns: string, name: string, timeoutMs = 60_000): Promise<void> {
