@@ -86,7 +86,7 @@ export function deletionGuard(noun: string, id: string | undefined, dependents: 
   const shown = dependents.slice(0, 5).join(', ') + (dependents.length > 5 ? ` and ${dependents.length - 5} more` : '');
   return {
     reason: 'DeleteBlocked',
-    message: `The ${noun}${id ? ` ${id}` : ''} is not deleted in the cloud while ${shown} still ${dependents.length > 1 ? 'use' : 'uses'} it; delete ${dependents.length > 1 ? 'them' : 'it'} first (the operator continues by itself).`,
+    message: `The ${noun}${id ? ` ${id}` : ''} is not deleted in the cloud while other objects use it (${shown} when this was written); delete ${dependents.length > 1 ? 'them' : 'it'} first (the operator continues by itself).`,
   };
 }
 
