@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { installCrd } from '../test/support/kube.ts';
-import { OperatorProcess } from '../test/support/operator.ts';
+import { OperatorProcess, eventually } from '../test/support/operator.ts';
 import { objPath, PLURALS, type Obj } from '../test/support/objects.ts';
 import { memOf, pool } from './common.ts';
 import { KubeClient, KubeApiError } from '../src/kube/client.ts';
@@ -131,6 +131,22 @@ function printRoutes(title: string, m: Map<string, number>): void {
 
 const count = (m: Map<string, number>, re: RegExp) => [...m].filter(([k]) => re.test(k)).reduce((a, [, n]) => a + n, 0);
 
+/** The operator's counters that tell where its work went: reconciles, Kubernetes requests by method, events. */
+async function scrape(port: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out: Record<string, number> = { reconciles: 0, kubeWrites: 0, kubeReads: 0, events: 0 };
+  for (const l of text.split('\n')) {
+    const n = Number(l.slice(l.lastIndexOf(' ') + 1));
+    if (l.startsWith('vpnaas_reconcile_total')) out.reconciles! += n;
+    else if (l.startsWith('vpnaas_kube_requests_total{')) {
+      if (l.includes('/events"')) out.events! += n;
+      else if (l.includes('method="GET"')) out.kubeReads! += n;
+      else out.kubeWrites! += n;
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const cp = await startControlPlane();
   const kube = new KubeClient(cp.kubeConfig);
@@ -206,6 +222,8 @@ async function main(): Promise<void> {
       ...(values['v8-defaults'] ? {} : { env: DEPLOYMENT_ENV }),
     }).start();
     await sleep(1500);
+    const port = await eventually(() => op!.metricsPort(), 'the operator\'s metrics port');
+    const m0 = await scrape(port);
     const rssBefore = memOf(op.pid).rss;
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, memOf(op!.pid).rss)), 200);
@@ -231,11 +249,31 @@ async function main(): Promise<void> {
     console.log(`all ${objs.length} objects Ready ${readySeconds.toFixed(1)} s after the first apply`);
 
     // --- steady state
+    const m1 = await scrape(port);
     phase = 'steady';
     const writesApply = new Map(writes);
     await sleep(STEADY_MS);
     const a2 = Date.now();
     const rssSettled = memOf(op.pid);
+    const m2 = await scrape(port);
+    // The events so far, by kind and reason, and those first posted in the steady state (a settled object should post
+    // none). An Event object's count and lastTimestamp grow when the same event repeats.
+    const evs = ((await kube.request('GET', `/api/v1/namespaces/${NS}/events`)) as {
+      items: Array<{ metadata: { creationTimestamp: string }; involvedObject: { kind: string }; reason: string; message: string; count?: number; lastTimestamp?: string }>;
+    }).items;
+    const evRows = new Map<string, { kind: string; reason: string; eventObjects: number; countSum: number; createdInSteady: number; repeatedInSteady: number; example: string }>();
+    for (const e of evs) {
+      const k = `${e.involvedObject.kind} ${e.reason}`;
+      const row = evRows.get(k) ?? { kind: e.involvedObject.kind, reason: e.reason, eventObjects: 0, countSum: 0, createdInSteady: 0, repeatedInSteady: 0, example: e.message.slice(0, 90) };
+      row.eventObjects++;
+      row.countSum += e.count ?? 1;
+      const created = Date.parse(e.metadata.creationTimestamp);
+      if (created >= a1) row.createdInSteady++;
+      else if (e.lastTimestamp && Date.parse(e.lastTimestamp) >= a1) row.repeatedInSteady++;
+      evRows.set(k, row);
+    }
+    console.log(`events in ${NS} at the end of the steady state, by kind and reason:`);
+    console.table([...evRows.values()]);
     phase = 'delete';
 
     // --- delete everything in one go, in file order
@@ -256,6 +294,10 @@ async function main(): Promise<void> {
     const deleteSeconds = (performance.now() - d0) / 1000;
     clearInterval(sampler);
     const hwm = memOf(op.pid).hwm;
+    const m3 = await scrape(port);
+    const diff = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k]! - (a[k] ?? 0)]));
+    console.log('the operator\'s own counters per phase (reconciles, Kubernetes writes and GETs it made, events it posted):');
+    console.table({ 'apply → all Ready': diff(m0, m1), steady: diff(m1, m2), 'delete → all gone': diff(m2, m3) });
     const log = sim.requestLog();
 
     // --- figures
