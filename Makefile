@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-memory clean \
+.PHONY: all deps build typecheck test test-unit chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-site bench-memory clean \
 	cluster-up cluster-down image install uninstall deploy undeploy run
 
 all: build
@@ -97,9 +97,14 @@ cloud-up:
 cloud-down:
 	bash scripts/cloud/down.sh
 
-## make bench: N objects against the simulator (figures printed, compared with a minimal script).
+## make bench: N objects against the simulator (figures printed, compared with a minimal script), then a site-to-site
+## deployment of SITE_CONNECTIONS IPsec site connections over SITE_SERVICES VpnServices (bench/site.ts).
 bench: deps
 	node bench/run.ts --objects $${OBJECTS:-1000} --workers $${WORKERS:-8}
+	node bench/site.ts --connections $${SITE_CONNECTIONS:-1000} --services $${SITE_SERVICES:-10} --workers $${WORKERS:-8}
+
+bench-site: deps
+	node bench/site.ts --connections $${SITE_CONNECTIONS:-1000} --services $${SITE_SERVICES:-10} --workers $${WORKERS:-8}
 
 bench-memory: deps
 	node bench/memory.ts
