@@ -215,7 +215,7 @@ start_agent() { # name binary config-files...
   shift 2
   for f in "$@"; do args+=(--config-file "$DP/$f"); done
   VPNAAS_CLOUD_STATE=$S XDG_CACHE_HOME=$S/cache setsid unshare --pid --fork --mount-proc --propagation unchanged \
-    tini -s -g -- nice -n 5 "/usr/bin/$bin" "${args[@]}" --log-file "$DP/logs/$name.log" \
+    tini -s -g -- "/usr/bin/$bin" "${args[@]}" --log-file "$DP/logs/$name.log" \
     </dev/null >>"$DP/logs/$name.out" 2>&1 8>&- 9>&- &
   echo $! >"$S/run/$name.pid"
 }
