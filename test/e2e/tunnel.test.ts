@@ -82,7 +82,9 @@ async function secretsHave(r: Vm, psk: string): Promise<void> {
   const file = path.join(dpDir, 'state/ipsec', r.routerId, 'etc/ipsec.secrets');
   await eventually(() => {
     try {
-      return readFileSync(file, 'utf8').includes(psk);
+      // The driver writes it base64-encoded (`PSK 0s<base64>`).
+      const text = readFileSync(file, 'utf8');
+      return text.includes(`0s${Buffer.from(psk).toString('base64')}`) || text.includes(` ${psk}`);
     } catch {
       return false;
     }
