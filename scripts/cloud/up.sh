@@ -297,7 +297,12 @@ pidfile = $S/run/keystone.uwsgi.pid
 disable-logging = true
 EOF
 
-write_conf "$S/neutron/neutron.conf" neutron <<EOF
+# With the data plane: ML2 linuxbridge, and the VXLAN devices (vxlan-<VNI>) live in the host's namespace, so this
+# cloud has a VNI range of its own. Without it the file is as it always was (a running neutron-server is reused).
+ML2_MECH= VNI_RANGES=1:1000
+[ "$DATAPLANE" = 1 ] && ML2_MECH=" linuxbridge" VNI_RANGES=$DP_VNI_MIN:$DP_VNI_MAX
+neutron_conf() {
+cat <<EOF
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $NEUTRON_PORT
@@ -356,17 +361,25 @@ service_provider = VPN:strongswan:neutron_vpnaas.services.vpn.service_drivers.ip
 [ml2]
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
-mechanism_drivers = $([ "$DATAPLANE" = 1 ] && echo linuxbridge)
+mechanism_drivers =$ML2_MECH
 extension_drivers =
 
 [ml2_type_flat]
 flat_networks = physnet1
 
 [ml2_type_vxlan]
-# With the data plane the VXLAN devices (vxlan-<VNI>) live in the host's namespace: a range of this cloud's own.
-vni_ranges = $([ "$DATAPLANE" = 1 ] && echo "$DP_VNI_MIN:$DP_VNI_MAX" || echo 1:1000)
-$([ "$DATAPLANE" = 1 ] && printf '\n[experimental]\n# Zed marks the linuxbridge mechanism driver experimental: neutron-server refuses it without this\nlinuxbridge = true\n')
+vni_ranges = $VNI_RANGES
 EOF
+if [ "$DATAPLANE" = 1 ]; then
+  cat <<EOF
+
+[experimental]
+# Zed marks the linuxbridge mechanism driver experimental: neutron-server refuses it without this
+linuxbridge = true
+EOF
+fi
+}
+write_conf "$S/neutron/neutron.conf" neutron < <(neutron_conf)
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Services
