@@ -222,6 +222,7 @@ afterAll(async () => {
   // Whatever happened, the machine is left without this cloud.
   if (!cloudDown) await cloudScript('down', ['--quiet'], { dataplane: true }).catch(() => undefined);
   forgetLocalOpenStack({ dataplane: true });
+  figures.push(`agent-race resyncs (a VPN service PUT while a connection with its SA up stayed PENDING_CREATE): ${nudges}`);
   console.log(figures.map((f) => `[figures] tunnel: ${f}`).join('\n'));
 }, 300_000);
 
@@ -248,6 +249,51 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   return sum;
 }
 
+/**
+ * neutron-vpnaas (Zed) agent race: a connection whose SA comes up only after the agent's sync for it is reported
+ * ACTIVE without `updated_pending_status`, which neutron-server ignores for a PENDING_CREATE connection, and never
+ * again (the status does not change): it stays PENDING_CREATE although strongSwan has the SA. Any update of its VPN
+ * service makes the agent sync that router again and report it properly. This watches for exactly that case (SA
+ * ESTABLISHED on the router for 30 s, Neutron still PENDING_CREATE) and then PUTs the VPN service's own description
+ * back (a no-op for the operator). The status still comes from the real agent; the nudges are counted in the figures.
+ */
+let nudges = 0;
+function nudgeStuckConnections(): () => void {
+  const since = new Map<string, number>();
+  let stop = false;
+  const loop = async () => {
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      try {
+        const conns = ((await neutronAdmin('GET', 'vpn/ipsec-site-connections')) as { ipsec_site_connections: Array<{ id: string; status: string; vpnservice_id: string }> }).ipsec_site_connections;
+        for (const c of conns) {
+          if (c.status !== 'PENDING_CREATE') {
+            since.delete(c.id);
+            continue;
+          }
+          const svc = ((await neutronAdmin('GET', `vpn/vpnservices/${c.vpnservice_id}`)) as { vpnservice: { router_id: string; description: string } }).vpnservice;
+          const v = [vm.a, vm.b].find((x) => x.routerId === svc.router_id);
+          if (!v || !new RegExp(`${c.id}\\[\\d+\\]: ESTABLISHED`).test((await counters(v)).text)) continue;
+          const t = since.get(c.id) ?? Date.now();
+          since.set(c.id, t);
+          if (Date.now() - t >= 30_000) {
+            say(`connection ${c.id} PENDING_CREATE with its SA up for 30 s (agent race): resync of its router`);
+            await neutronAdmin('PUT', `vpn/vpnservices/${c.vpnservice_id}`, { vpnservice: { description: svc.description } });
+            nudges++;
+            since.delete(c.id);
+          }
+        }
+      } catch {
+        // the next round
+      }
+    }
+  };
+  void loop();
+  return () => {
+    stop = true;
+  };
+}
+
 /** Resolves with the ms from t0 to the first ping from A to B that is answered. */
 async function firstPacket(t0: number, timeoutMs: number): Promise<number> {
   while (Date.now() - t0 < timeoutMs) {
@@ -268,10 +314,15 @@ describe('a real tunnel: the real VPN agent and strongSwan', () => {
     say('example applied');
     const first = firstPacket(t0, 600_000).then((ms) => (say('first packet through the tunnel'), ms));
     first.catch(() => undefined);
-    for (const o of vpnObjects()) {
-      const got = await objs.waitReason(o.kind, ns, o.metadata.name, 'Active', 600_000);
-      ids[`${o.kind}/${o.metadata.name}`] = got.status!.id!;
-      say(`${o.kind} ${o.metadata.name} Active`);
+    const stopNudging = nudgeStuckConnections();
+    try {
+      for (const o of vpnObjects()) {
+        const got = await objs.waitReason(o.kind, ns, o.metadata.name, 'Active', 600_000);
+        ids[`${o.kind}/${o.metadata.name}`] = got.status!.id!;
+        say(`${o.kind} ${o.metadata.name} Active`);
+      }
+    } finally {
+      stopNudging();
     }
     const readyMs = Date.now() - t0;
     const firstMs = await first;
@@ -341,7 +392,12 @@ describe('a real tunnel: the real VPN agent and strongSwan', () => {
     await secretsHave(vm.b, PSK1);
     // strongSwan gave up after the failed authentication: initiate again with the right key.
     await ipsec(vm.b, `ipsec stroke up-nb ${connB}`);
-    for (const c of ['vpc-b-to-a', 'vpc-a-to-b']) await objs.waitReason('IPsecSiteConnection', ns, c, 'Active', 300_000);
+    const stopNudging = nudgeStuckConnections();
+    try {
+      for (const c of ['vpc-b-to-a', 'vpc-a-to-b']) await objs.waitReason('IPsecSiteConnection', ns, c, 'Active', 300_000);
+    } finally {
+      stopNudging();
+    }
     say('Active again');
     const back = await firstPacket(t1, 120_000);
     figures.push(`PSK fixed -> Active in ${((Date.now() - t1) / 1000).toFixed(1)} s, first packet ${(back / 1000).toFixed(1)} s after the fix`);
@@ -420,8 +476,10 @@ describe('a real tunnel: the real VPN agent and strongSwan', () => {
   }, 300_000);
 });
 
-async function neutronAdmin(method: string, p: string): Promise<unknown> {
-  const res = await fetch(`${os.networkUrl}/v2.0/${p}`, { method, headers: { 'x-auth-token': await os.token('local-admin'), accept: 'application/json' } });
+async function neutronAdmin(method: string, p: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = { 'x-auth-token': await os.token('local-admin'), accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${os.networkUrl}/v2.0/${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status}`);
   return res.json();
 }
