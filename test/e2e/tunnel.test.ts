@@ -205,6 +205,7 @@ beforeAll(async () => {
   const cloudsYaml = readFileSync(os.cloudsYamlPath, 'utf8');
   neutron = createCloud(loadCloudConfigFromString(cloudsYaml, 'local'));
   const [a, b] = [os.seed.routersWithGateway[0]!, os.seed.routersWithGateway[1]!];
+  await cleanVpn();
   const dp = os.seed.dataplane!;
   const [va, vb] = [dp.vms.find((v) => v.side === 'a')!, dp.vms.find((v) => v.side === 'b')!];
   expect([va.routerId, vb.routerId]).toEqual([a.id, b.id]);
@@ -225,6 +226,14 @@ afterAll(async () => {
   figures.push(`agent-race resyncs (a VPN service PUT while a connection with its SA up stayed PENDING_CREATE): ${nudges}`);
   console.log(figures.map((f) => `[figures] tunnel: ${f}`).join('\n'));
 }, 300_000);
+
+/** Deletes every VPN object of the data-plane cloud (its Neutron database outlives an interrupted run). */
+async function cleanVpn(): Promise<void> {
+  for (const [collection, key] of [['ipsec-site-connections', 'ipsec_site_connections'], ['vpnservices', 'vpnservices'], ['endpoint-groups', 'endpoint_groups'], ['ikepolicies', 'ikepolicies'], ['ipsecpolicies', 'ipsecpolicies']] as const) {
+    const items = ((await neutronAdmin('GET', `vpn/${collection}?fields=id`)) as Record<string, Array<{ id: string }>>)[key] ?? [];
+    for (const { id } of items) await neutronAdmin('DELETE', `vpn/${collection}/${id}`);
+  }
+}
 
 /**
  * The example, with one change for this suite only: connection B takes its PSK from a Secret of its own
@@ -481,5 +490,5 @@ async function neutronAdmin(method: string, p: string, body?: unknown): Promise<
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${os.networkUrl}/v2.0/${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status}`);
-  return res.json();
+  return res.status === 204 ? undefined : res.json();
 }
