@@ -50,6 +50,9 @@ down() {
     routers+=" $($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(r["id"] for r in d["routersWithGateway"] + [d["routerWithoutGateway"]]))' "$S/seed.json" 2>/dev/null || true)"
   fi
   for n in "${DP_AGENTS[@]}"; do stop_agent "$n"; done
+  # The driver's per-router strongSwan folders: pid files of a charon that was killed would keep the next one from
+  # starting (the agent writes them anew from Neutron when it syncs).
+  rm -rf "$DP/state/ipsec"
   if neutron_up; then $DPY delete-agents "$S" "$DP_HOST" || dplog "warning: could not delete the agent records of $DP_HOST"; fi
   for r in $(echo $routers | tr ' ' '\n' | sort -u); do
     ip netns del "qrouter-$r" 2>/dev/null && dplog "deleted namespace qrouter-$r"
@@ -241,7 +244,10 @@ up() {
   fi
   t=$(now)
   [ -n "$(pid_of linuxbridge-agent)" ] || start_agent linuxbridge-agent neutron-linuxbridge-agent common.conf linuxbridge_agent.ini
-  [ -n "$(pid_of l3-agent)" ] || start_agent l3-agent neutron-l3-agent common.conf l3_agent.ini vpn_agent.ini
+  if [ -z "$(pid_of l3-agent)" ]; then
+    rm -rf "$DP/state/ipsec" # see down()
+    start_agent l3-agent neutron-l3-agent common.conf l3_agent.ini vpn_agent.ini
+  fi
   secs=$($DPY wait-agents "$S" "$DP_HOST" 2 180) || die "agents not alive, logs in $DP/logs"
   dplog "agents of $DP_HOST alive after $secs s"
   local t_agents=$secs
