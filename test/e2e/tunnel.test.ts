@@ -385,7 +385,8 @@ describe('a real tunnel: the real VPN agent and strongSwan', () => {
     // strongSwan keeps an established IKE SA across a key change: the key counts at the next authentication (a
     // rekey with reauth, DPD after an outage, a restart). Force one now: B drops its SA and initiates again, as
     // the agent does when it starts strongSwan (`ipsec stroke up-nb`). A refuses B's key.
-    await ipsec(vm.b, `ipsec down ${connB} >/dev/null; ipsec stroke up-nb ${connB}`);
+    // (`ipsec rereadsecrets` first, as the agent does after writing the file: it may not have got that far.)
+    await ipsec(vm.b, `ipsec rereadsecrets; ipsec down ${connB} >/dev/null; ipsec stroke up-nb ${connB}`);
     say('B re-initiated with the new key');
     const down = await objs.waitReason('IPsecSiteConnection', ns, 'vpc-b-to-a', 'Down', 300_000);
     say('vpc-b-to-a Down');
@@ -400,7 +401,7 @@ describe('a real tunnel: the real VPN agent and strongSwan', () => {
     const t1 = Date.now();
     await secretsHave(vm.b, PSK1);
     // strongSwan gave up after the failed authentication: initiate again with the right key.
-    await ipsec(vm.b, `ipsec stroke up-nb ${connB}`);
+    await ipsec(vm.b, `ipsec rereadsecrets; ipsec stroke up-nb ${connB}`);
     const stopNudging = nudgeStuckConnections();
     try {
       for (const c of ['vpc-b-to-a', 'vpc-a-to-b']) await objs.waitReason('IPsecSiteConnection', ns, c, 'Active', 300_000);
