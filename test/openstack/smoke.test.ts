@@ -2,10 +2,13 @@
 // service on a seeded router, the agent's status report, delete, and 409 VPNServiceInUse with a site connection.
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { fetch } from 'undici';
+import { fetch, Agent } from 'undici';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ensureLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
+/** The local Neutron closes each connection after one response (scripts/cloud/up.sh): no keep-alive here. */
+const noKeepAlive = new Agent({ pipelining: 0 });
+
 
 const catalogSchema = z.object({
   token: z.object({
@@ -64,6 +67,7 @@ async function userToken(): Promise<{ token: string; body: z.infer<typeof catalo
 
 async function neutron(token: string, method: string, p: string, body?: unknown) {
   const res = await fetch(`${cloud.networkUrl}/v2.0/${p}`, {
+    dispatcher: noKeepAlive,
     method,
     headers: { 'x-auth-token': token, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),

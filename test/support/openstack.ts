@@ -9,9 +9,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetch } from 'undici';
+import { fetch, Agent } from 'undici';
 import YAML from 'yaml';
 import { z } from 'zod';
+/** The local Neutron closes each connection after one response (scripts/cloud/up.sh): no keep-alive here. */
+const noKeepAlive = new Agent({ pipelining: 0 });
+
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scriptsDir = path.join(repoRoot, 'scripts/cloud');
@@ -211,6 +214,7 @@ async function start(): Promise<LocalOpenStack> {
 
   async function neutron(method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> {
     const res = await fetch(`${info.networkUrl}/v2.0/${p}`, {
+      dispatcher: noKeepAlive,
       method,
       headers: { 'x-auth-token': await token('local-admin'), accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
