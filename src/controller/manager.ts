@@ -4,7 +4,7 @@
 // dependent that changed or went away wakes its targets (a deletion guard or a replaced resource waiting on it); a
 // Secret that changed wakes the objects that take a value from it.
 import { z } from 'zod';
-import { API_VERSION, GROUP, VERSION } from '../api/common.ts';
+import { GROUP, VERSION } from '../api/common.ts';
 import { EG_KIND, EG_PLURAL, EndpointGroup } from '../api/endpointgroup.ts';
 import { IKE_KIND, IKE_PLURAL, IKEPolicy, IPSEC_KIND, IPSEC_PLURAL, IPsecPolicy } from '../api/policies.ts';
 import { CONN_KIND, CONN_PLURAL, IPsecSiteConnection } from '../api/siteconnection.ts';
@@ -21,7 +21,6 @@ import { siteConnectionAdapter } from '../kinds/siteconnection/adapter.ts';
 import { Controller, VPNSERVICE_WIRING, type ControllerOptions, type KindWiring } from './controller.ts';
 import { SecretInputs } from './secrets.ts';
 
-void API_VERSION;
 
 function info<O>(kind: string, plural: string, schema: z.ZodType<O>): KindInfo<O> {
   return { group: GROUP, version: VERSION, plural, kind, parse: (raw) => schema.parse(raw) };

@@ -701,7 +701,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     this.polls.delete(ctx.key);
     this.refused.delete(ctx.key);
     // What this object replaced goes once nothing uses it any more.
-    const retiring = await this.retire(ctx, cloud, r, inputs);
+    const retiring = await this.retire(ctx, cloud, r);
     if (retiring && outcome.reason === 'Active') outcome = retiring.outcome;
     const wasActive = readyCondition(ctx.obj.status?.conditions)?.reason === 'Active';
     await this.show(ctx, this.observedOf(ctx, r, cloud, inputs), outcome);
@@ -767,7 +767,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
    * Deletes the resources this object replaced once no dependent uses them. Returns what to show while some are
    * still used (or refused), undefined when none is left.
    */
-  private async retire(ctx: Ctx<O>, cloud: CloudHandle, current: R, inputs: Inputs): Promise<{ outcome: Outcome; requeueAfterMs: number } | undefined> {
+  private async retire(ctx: Ctx<O>, cloud: CloudHandle, current: R): Promise<{ outcome: Outcome; requeueAfterMs: number } | undefined> {
     const retired = (ctx.obj.status?.retiredIds ?? []).filter((id) => id !== current.id);
     if (!retired.length) return undefined;
     const left: string[] = [];
@@ -792,7 +792,6 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     }
     ctx.obj.status = { ...(ctx.obj.status ?? {}), retiredIds: left.length ? left : undefined } as O['status'];
     if (!left.length) return undefined;
-    void inputs;
     return {
       outcome: { reason: 'Updating', message: `${capital(this.a.noun)} ${current.id} replaces ${waits.join('; ')}; the old one is deleted when nothing uses it.` },
       requeueAfterMs: 30_000,
