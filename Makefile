@@ -91,8 +91,10 @@ run: deps
 
 ## make cloud-up: a real OpenStack (Keystone + Neutron with VPNaaS) from Debian's packages on 127.0.0.1, state in
 ## .state/openstack/ (installs the packages when missing: needs root). make cloud-down stops it.
+## DATAPLANE=1: also the linuxbridge agent, the L3 agent with the VPN agent and strongSwan, and two "VM" namespaces
+## (scripts/cloud/dataplane.sh; root).
 cloud-up:
-	bash scripts/cloud/up.sh
+	VPNAAS_DATAPLANE=$${VPNAAS_DATAPLANE:-$(DATAPLANE)} bash scripts/cloud/up.sh
 
 cloud-down:
 	bash scripts/cloud/down.sh

@@ -311,6 +311,9 @@ class Neutron:
     def put(self, path, body):
         return request('PUT', f'{self.url}/{path}', self.token, body)[2]
 
+    def delete(self, path):
+        return request('DELETE', f'{self.url}/{path}', self.token)[2]
+
     def find(self, collection, **query):
         items = self.get(collection, **query)[collection]
         return items[0] if items else None

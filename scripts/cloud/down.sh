@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the local OpenStack that scripts/cloud/up.sh started: exactly the processes whose pids it recorded in
-# <state>/openstack/run/ (and their process groups), waiting for each to exit. The state folder stays (the next
+# <state>/openstack/run/ (and their process groups), waiting for each to exit; with a data plane, first
+# everything scripts/cloud/dataplane.sh made (agents, strongSwan, namespaces, bridges, agent records). The state folder stays (the next
 # up.sh reuses its databases and seed); --purge removes it.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -17,6 +18,8 @@ done
 exec 9>"$S/.lock"
 flock 9
 t=$(now)
+# The data plane first, while neutron-server still answers (its agent records are deleted through the API).
+if [ -d "$DP" ]; then QUIET=$QUIET bash "$here/dataplane.sh" down; fi
 # Clients first (they would log errors while the broker and the database go away), then the rest.
 stop_one neutron 60 & a=$!
 stop_one keystone 30 & b=$!

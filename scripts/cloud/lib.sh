@@ -45,3 +45,17 @@ stop_one() { # name grace-seconds
   fi
   rm -f "$S/run/$name.pid"
 }
+
+# The data plane (scripts/cloud/dataplane.sh, VPNAAS_DATAPLANE=1). Every name it makes outside the state folder is
+# derived from the state folder, so that two checkouts (two clouds) can run one each on a machine.
+DP=$S/dataplane
+DP_ID=$(echo -n "$S" | sha1sum | cut -c1-8)
+DP_HOST=vpnaas-dp-$DP_ID # the agents' host name (Neutron keeps routers scheduled to an agent by host name)
+DP_BR_EXT=vpe$DP_ID      # the provider bridge (flat physnet1: the routers' gateways meet there)
+DP_BR_UL=vpu$DP_ID       # the VXLAN underlay: a bridge with nothing plugged in that holds local_ip
+DP_LOCAL_IP=198.19.$((0x${DP_ID:0:2})).$((0x${DP_ID:2:2} % 254 + 1))
+DP_VNI_MIN=$(((0x${DP_ID:4:4} % 16000) * 1000 + 1)) DP_VNI_MAX=$(((0x${DP_ID:4:4} % 16000) * 1000 + 1000))
+DP_VM_PREFIX=vpnaas-$DP_ID-vm # the "VM" namespaces: <prefix>-a, <prefix>-b
+DP_AGENTS=(linuxbridge-agent l3-agent)
+DATAPLANE_PACKAGES=(neutron-l3-agent neutron-linuxbridge-agent libcharon-extra-plugins strongswan-starter tini sudo
+  iputils-ping iptables)

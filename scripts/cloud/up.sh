@@ -12,6 +12,9 @@
 # explicitly must be free; a default that is taken is replaced by a free port (recorded in ports.env).
 # VPNAAS_ROUTERS: number of routers with a gateway (default 12; a running cloud with fewer is seeded with more). VPNAAS_CLOUD_NO_INSTALL=1: never run apt-get.
 # VPNAAS_NEUTRON_DEBUG=true: neutron-server logs at debug level.
+# VPNAAS_DATAPLANE=1 (make cloud-up DATAPLANE=1): also a real data plane (scripts/cloud/dataplane.sh: the
+# linuxbridge agent, the L3 agent with the VPN agent and strongSwan, two "VM" namespaces); 2 routers by default.
+# VPNAAS_DP_STATUS_INTERVAL: the VPN agent's ipsec_status_check_interval (default 15 s).
 # VPNAAS_PORTS_LOCK: the machine-wide lock file that serialises port choice across checkouts
 # (default /tmp/vpnaas-operator-cloud-ports.lock).
 # Options: --reseed (seed even if seed.json is current), --quiet (no progress lines, only the summary).
@@ -44,6 +47,8 @@ flock 9
 
 PACKAGES=(neutron-server python3-neutron-vpnaas keystone rabbitmq-server mariadb-server mariadb-client
   python3-pymysql python3-oslo.messaging uwsgi-core uwsgi-plugin-python3 sqlite3 procps)
+DATAPLANE=${VPNAAS_DATAPLANE:-0}
+[ "$DATAPLANE" = 1 ] && PACKAGES+=("${DATAPLANE_PACKAGES[@]}")
 
 missing_packages() {
   local p st
@@ -171,9 +176,14 @@ choose_port RABBIT_PORT VPNAAS_RABBIT_PORT 5672 rabbitmq
 choose_port RABBIT_DIST_PORT VPNAAS_RABBIT_DIST_PORT 25672 rabbitmq
 choose_port KEYSTONE_PORT VPNAAS_KEYSTONE_PORT 5000 keystone
 choose_port NEUTRON_PORT VPNAAS_NEUTRON_PORT 9696 neutron
-ROUTERS=${VPNAAS_ROUTERS:-${PORT[ROUTERS]:-12}}
-# Suites own router indexes up to 11 (test/support/openstack.ts): an older state with fewer gets more.
-if [[ -z ${VPNAAS_ROUTERS:-} && $ROUTERS -lt 12 ]]; then ROUTERS=12; fi
+if [ "$DATAPLANE" = 1 ]; then
+  # The L3 agent hosts every router (and spends CPU on each): the data plane's cloud has the example's two.
+  ROUTERS=${VPNAAS_ROUTERS:-2}
+else
+  ROUTERS=${VPNAAS_ROUTERS:-${PORT[ROUTERS]:-12}}
+  # Suites own router indexes up to 11 (test/support/openstack.ts): an older state with fewer gets more.
+  if [[ -z ${VPNAAS_ROUTERS:-} && $ROUTERS -lt 12 ]]; then ROUTERS=12; fi
+fi
 PORT[ROUTERS]=$ROUTERS
 for k in MARIADB_PORT EPMD_PORT RABBIT_PORT RABBIT_DIST_PORT KEYSTONE_PORT NEUTRON_PORT ROUTERS; do
   echo "$k=${PORT[$k]}"
@@ -287,7 +297,12 @@ pidfile = $S/run/keystone.uwsgi.pid
 disable-logging = true
 EOF
 
-write_conf "$S/neutron/neutron.conf" neutron <<EOF
+# With the data plane: ML2 linuxbridge, and the VXLAN devices (vxlan-<VNI>) live in the host's namespace, so this
+# cloud has a VNI range of its own. Without it the file is as it always was (a running neutron-server is reused).
+ML2_MECH= VNI_RANGES=1:1000
+[ "$DATAPLANE" = 1 ] && ML2_MECH=" linuxbridge" VNI_RANGES=$DP_VNI_MIN:$DP_VNI_MAX
+neutron_conf() {
+cat <<EOF
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $NEUTRON_PORT
@@ -346,18 +361,31 @@ service_provider = VPN:strongswan:neutron_vpnaas.services.vpn.service_drivers.ip
 [ml2]
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
-mechanism_drivers =
+mechanism_drivers =$ML2_MECH
 extension_drivers =
 
 [ml2_type_flat]
 flat_networks = physnet1
 
 [ml2_type_vxlan]
-vni_ranges = 1:1000
+vni_ranges = $VNI_RANGES
 EOF
+if [ "$DATAPLANE" = 1 ]; then
+  cat <<EOF
+
+[experimental]
+# Zed marks the linuxbridge mechanism driver experimental: neutron-server refuses it without this
+linuxbridge = true
+EOF
+fi
+}
+write_conf "$S/neutron/neutron.conf" neutron < <(neutron_conf)
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Services
+
+# A data plane left running by an earlier DATAPLANE=1 run goes first when this run has none.
+if [ "$DATAPLANE" != 1 ] && [ -s "$DP/dataplane.env" ]; then bash "$here/dataplane.sh" down; fi
 
 changed() { local c; for c in "${CHANGED[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
 
@@ -588,6 +616,13 @@ else
   TIMING[seed]=0
 fi
 
+if [ "$DATAPLANE" = 1 ]; then
+  t=$(now)
+  bash "$here/dataplane.sh" up || die "the data plane did not come up, logs in $DP/logs"
+  TIMING[dataplane]=$(secs "$t" "$(now)")
+  log "data plane ready in ${TIMING[dataplane]} s"
+fi
+
 TIMING[total]=$(secs "$T0" "$(now)")
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -604,7 +639,8 @@ cat >"$S/cloud.json.tmp" <<EOF
   "authUrl": "$KEYSTONE_URL/v3",
   "networkUrl": "$NEUTRON_URL",
   "ports": {"keystone": $KEYSTONE_PORT, "neutron": $NEUTRON_PORT, "rabbitmq": $RABBIT_PORT, "rabbitmqDist": $RABBIT_DIST_PORT, "epmd": $EPMD_PORT, "mariadb": $MARIADB_PORT},
-  "pids": {$(for n in mariadb epmd rabbitmq keystone neutron; do p=$(pid_of $n); [ -z "$p" ] || printf '"%s": %s\n' "$n" "$p"; done | paste -sd, -)},
+  "dataplane": $([ "$DATAPLANE" = 1 ] && echo true || echo false),
+  "pids": {$(for n in mariadb epmd rabbitmq keystone neutron $([ "$DATAPLANE" = 1 ] && echo "${DP_AGENTS[@]}"); do p=$(pid_of $n); [ -z "$p" ] || printf '"%s": %s\n' "$n" "$p"; done | paste -sd, -)},
   "reused": [${reused_json}],
   "timingsSeconds": {${timings_json}}
 }
@@ -622,6 +658,6 @@ mv "$S/cloud.json.tmp" "$S/cloud.json"
   echo "  state     $S (logs in $S/logs; stop with scripts/cloud/down.sh)"
   if [ "$QUIET" != 1 ]; then
     echo "memory:"
-    $CLOUD mem $(for n in mariadb epmd rabbitmq keystone neutron; do echo "$n=$(pid_of $n)"; done)
+    $CLOUD mem $(for n in mariadb epmd rabbitmq keystone neutron $([ "$DATAPLANE" = 1 ] && echo "${DP_AGENTS[@]}"); do echo "$n=$(pid_of $n)"; done)
   fi
 }

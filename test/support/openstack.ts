@@ -5,6 +5,11 @@
 //
 // A VPN service leaves PENDING_CREATE only when a VPN agent reports: agentReport() does that the way the agent
 // does (the ipsec_driver update_status RPC over RabbitMQ, sent by scripts/cloud/agent.py).
+//
+// ensureLocalOpenStack({ dataplane: true }) is another cloud, in a state folder of its own
+// (<VPNAAS_STATE or .state>/dataplane, VPNAAS_DP_STATE to override), with the real data plane
+// (scripts/cloud/dataplane.sh: the L3 agent with the VPN agent and strongSwan, two "VM" namespaces): there the
+// real agent reports, so the suites of the stand-in never share it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -43,6 +48,26 @@ export const seedSchema = z.object({
   extNet: z.object({ id: z.string(), name: z.string(), subnetId: z.string(), subnetCidr: z.string() }),
   routersWithGateway: z.array(routerSchema.extend({ gatewayIp: z.string() })).min(1),
   routerWithoutGateway: routerSchema,
+  /** Only on a cloud with the data plane (scripts/cloud/dataplane.py vms). */
+  dataplane: z
+    .object({
+      host: z.string(), // the agents' host name
+      vms: z
+        .array(
+          z.object({
+            side: z.enum(['a', 'b']),
+            namespace: z.string(),
+            ip: z.string(),
+            cidr: z.string(),
+            gatewayIp: z.string(),
+            portId: z.string(),
+            tap: z.string(),
+            routerId: z.string(),
+          }),
+        )
+        .length(2),
+    })
+    .optional(),
 });
 export type Seed = z.infer<typeof seedSchema>;
 
@@ -58,6 +83,7 @@ const cloudJsonSchema = z.object({
   pids: z.record(z.string(), z.number()),
   reused: z.array(z.string()),
   timingsSeconds: z.record(z.string(), z.number()),
+  dataplane: z.boolean().optional(),
 });
 export type CloudInfo = z.infer<typeof cloudJsonSchema>;
 
@@ -114,12 +140,12 @@ export interface LocalOpenStack {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[], opts: { inheritStderr?: boolean; timeoutMs: number }): Promise<string> {
+function run(cmd: string, args: string[], opts: { inheritStderr?: boolean; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: process.env,
+      env: opts.env ?? process.env,
     });
     let out = '';
     let err = '';
@@ -163,27 +189,50 @@ export async function agentReport(
   await run(PYTHON, [...args, ...serviceIds], { timeoutMs: (timeout + 10) * 1000 });
 }
 
-let pending: Promise<LocalOpenStack> | undefined;
+const pending = new Map<string, Promise<LocalOpenStack>>();
+
+/** The environment of scripts/cloud/{up,down,dataplane}.sh for the data-plane cloud (its own state folder). */
+export function dataplaneEnv(): NodeJS.ProcessEnv {
+  const root = process.env.VPNAAS_STATE ?? path.join(repoRoot, '.state');
+  return { ...process.env, VPNAAS_STATE: process.env.VPNAAS_DP_STATE ?? path.join(root, 'dataplane'), VPNAAS_DATAPLANE: '1' };
+}
+
+/** Runs scripts/cloud/NAME.sh with ARGS (for the data-plane cloud with `dataplane`); resolves to its stdout. */
+export function cloudScript(name: 'up' | 'down' | 'dataplane', args: string[], opts: { dataplane?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  return run('bash', [path.join(scriptsDir, `${name}.sh`), ...args], { inheritStderr: true, timeoutMs: opts.timeoutMs ?? 900_000, env: opts.dataplane ? dataplaneEnv() : process.env });
+}
 
 /**
  * Makes sure the local OpenStack runs (scripts/cloud/up.sh: installs, starts or reuses, seeds) and returns how
  * to reach it. Once per process; the services outlive it (stop them with scripts/cloud/down.sh).
+ * `dataplane: true`: the cloud with the real data plane (a state folder of its own, see above; seed.dataplane set).
  */
-export function ensureLocalOpenStack(): Promise<LocalOpenStack> {
-  pending ??= start().catch((e: unknown) => {
-    pending = undefined;
-    throw e;
-  });
-  return pending;
+export function ensureLocalOpenStack(opts: { dataplane?: boolean } = {}): Promise<LocalOpenStack> {
+  const key = opts.dataplane ? 'dataplane' : 'plain';
+  let p = pending.get(key);
+  if (!p) {
+    p = start(opts.dataplane === true).catch((e: unknown) => {
+      pending.delete(key);
+      throw e;
+    });
+    pending.set(key, p);
+  }
+  return p;
 }
 
-async function start(): Promise<LocalOpenStack> {
+/** Forgets the cloud that ensureLocalOpenStack() started (after a suite stopped it with down.sh). */
+export function forgetLocalOpenStack(opts: { dataplane?: boolean } = {}): void {
+  pending.delete(opts.dataplane ? 'dataplane' : 'plain');
+}
+
+async function start(dataplane: boolean): Promise<LocalOpenStack> {
   // A cold machine installs ~280 packages first (about a minute with a fast mirror).
-  const out = await run('bash', [path.join(scriptsDir, 'up.sh'), '--quiet'], { inheritStderr: true, timeoutMs: 900_000 });
+  const out = await run('bash', [path.join(scriptsDir, 'up.sh'), '--quiet'], { inheritStderr: true, timeoutMs: 900_000, env: dataplane ? dataplaneEnv() : process.env });
   const infoPath = /^\s*info\s+(\S+\/cloud\.json)\s*$/m.exec(out)?.[1];
   if (!infoPath) throw new Error(`scripts/cloud/up.sh did not name its cloud.json; it printed: ${out.slice(-2000)}`);
   const info = cloudJsonSchema.parse(JSON.parse(await fs.readFile(infoPath, 'utf8')));
   const seed = seedSchema.parse(JSON.parse(await fs.readFile(info.seedJson, 'utf8')));
+  if (dataplane && !seed.dataplane) throw new Error(`${info.seedJson} has no dataplane section: scripts/cloud/dataplane.sh up did not finish`);
   const clouds = cloudsYamlSchema.parse(YAML.parse(await fs.readFile(info.cloudsYaml, 'utf8')));
 
   const tokens = new Map<CloudName, { token: string; expiresAt: number }>();
