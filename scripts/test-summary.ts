@@ -1,4 +1,4 @@
-// Prints vitest's JSON report as one plain closing line: "N passed, N failed" (", N skipped" when some were).
+// Prints vitest's JSON reports (one or more files, summed) as one plain closing line: "N passed, N failed" (", N skipped" when some were).
 // A test file that failed as a whole (a beforeAll hook, an import) leaves its tests unrun: vitest reports them as
 // skipped, but they did not pass, so they count as failed here, and the file is named with its error.
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,22 @@ const Report = z.object({
     }),
   ),
 });
-const r = Report.parse(JSON.parse(readFileSync(process.argv[2] ?? '.state/vitest.json', 'utf8')));
+const files = process.argv.length > 2 ? process.argv.slice(2) : ['.state/vitest.json'];
+const reports = files.map((f) => {
+  try {
+    return Report.parse(JSON.parse(readFileSync(f, 'utf8')));
+  } catch (e) {
+    // A run that wrote no report (it failed to start) counts as one failed file.
+    return { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, testResults: [{ name: f, status: 'failed', message: `no report: ${String(e).slice(0, 200)}`, assertionResults: [] }] };
+  }
+});
+const r = {
+  numPassedTests: reports.reduce((n, x) => n + x.numPassedTests, 0),
+  numFailedTests: reports.reduce((n, x) => n + x.numFailedTests, 0),
+  numPendingTests: reports.reduce((n, x) => n + x.numPendingTests, 0),
+  numTodoTests: reports.reduce((n, x) => n + x.numTodoTests, 0),
+  testResults: reports.flatMap((x) => x.testResults),
+};
 
 let unrun = 0;
 const brokenFiles: string[] = [];

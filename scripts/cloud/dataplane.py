@@ -103,6 +103,14 @@ def sh(*cmd):
     return r.stdout
 
 
+def record_tap(state, tap):
+    path = os.path.join(state, 'dataplane', 'taps')
+    known = open(path).read().split() if os.path.exists(path) else []
+    if tap not in known:
+        with open(path, 'a') as f:
+            f.write(tap + '\n')
+
+
 def vms(args):
     state, host, prefix = args
     net = admin(state)
@@ -119,6 +127,9 @@ def vms(args):
         sub = net.get(f"subnets/{r['subnetId']}")['subnet']
         ip = port['fixed_ips'][0]['ip_address']
         tap = 'tap' + port['id'][:11]
+        # dataplane.sh down removes the ebtables chains the linuxbridge agent makes for this device (it leaves them
+        # when it stops before the port goes away): the names are kept before the device exists.
+        record_tap(state, tap)
         if not os.path.exists(f'/run/netns/{name}'):
             sh('ip', 'netns', 'add', name)
         if subprocess.run(['ip', 'link', 'show', tap], capture_output=True).returncode != 0:

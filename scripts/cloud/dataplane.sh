@@ -44,12 +44,24 @@ neutron_up() { local p; p=$(sed -n 's/^NEUTRON_PORT=//p' "$S/ports.env" 2>/dev/n
 
 # ------------------------------------------------------------------------------------------------------------ down
 down() {
-  local routers="" r ns dev n br p
+  local routers="" r ns dev n br p tap c
   if neutron_up; then routers=$($DPY routers "$S" 2>/dev/null || true); fi
   if [ -s "$S/seed.json" ]; then
     routers+=" $($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(r["id"] for r in d["routersWithGateway"] + [d["routerWithoutGateway"]]))' "$S/seed.json" 2>/dev/null || true)"
   fi
   for n in "${DP_AGENTS[@]}"; do stop_agent "$n"; done
+  # The linuxbridge agent's ARP and MAC spoofing chains (ebtables nat) for the VM ports: it removes them only when
+  # a port goes away while it runs.
+  local taps
+  taps=$(cat "$DP/taps" 2>/dev/null || true)
+  for tap in $taps; do
+    while ebtables -t nat -D PREROUTING -i "$tap" -j "neutronMAC-$tap" 2>/dev/null; do :; done
+    while ebtables -t nat -D PREROUTING -p ARP -i "$tap" -j "neutronARP-$tap" 2>/dev/null; do :; done
+    for c in "neutronMAC-$tap" "neutronARP-$tap"; do
+      ebtables -t nat -F "$c" 2>/dev/null && ebtables -t nat -X "$c" 2>/dev/null && dplog "deleted ebtables chain $c"
+    done
+  done
+  rm -f "$DP/taps"
   # The driver's per-router strongSwan folders: pid files of a charon that was killed would keep the next one from
   # starting (the agent writes them anew from Neutron when it syncs).
   rm -rf "$DP/state/ipsec"

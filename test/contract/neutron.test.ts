@@ -1,5 +1,7 @@
 // The contract suite against a real OpenStack Neutron + neutron-vpnaas + Keystone (Debian's packages, started by
 // scripts/cloud/up.sh on loopback). Upstream Neutron does not enforce the seed cloud's rules.
+// Statuses (ACTIVE, DOWN, ERROR of services and connections) come from the agent stand-in (scripts/cloud/agent.py):
+// the cases need each state at a chosen moment, which the real agent (test/e2e/tunnel.test.ts) cannot be made to give.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { createCloud } from '../../src/cloud/cloud.ts';

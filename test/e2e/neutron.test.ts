@@ -1,6 +1,8 @@
 // End to end against a real OpenStack: Keystone + Neutron with neutron-vpnaas (Debian's packages, on loopback),
 // the operator configured only by the generated clouds.yaml (password auth, endpoint from the catalog), and a real
-// kube-apiserver. The VPN agent's status report is sent the way a real agent sends it (RPC over RabbitMQ).
+// kube-apiserver. The VPN agent's status report is sent the way a real agent sends it (RPC over RabbitMQ), by the
+// agent stand-in (scripts/cloud/agent.py): the tests need ACTIVE and DOWN at chosen moments; the real agent is in
+// test/e2e/tunnel.test.ts.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
 // Smoke test of the real local OpenStack (scripts/cloud/up.sh): Keystone password auth and catalog, a VPN
 // service on a seeded router, the agent's status report, delete, and 409 VPNServiceInUse with a site connection.
+// The report is the agent stand-in's (scripts/cloud/agent.py, the agent's RPC): this cloud has no data plane.
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { fetch, Agent } from 'undici';
