@@ -128,7 +128,7 @@ for (const mode of ['upstream', 'seed'] as const) {
         expect(ready(b)?.message).toContain(`${nsA}/first`);
         expect(cond(b, 'Stalled')?.status).toBe('True');
         expect(posts() - p0).toBe(0);
-        expect((await events(nsB, 'second')).some((e) => e.reason === 'RouterConflict' && e.type === 'Warning')).toBe(true);
+        await vpns.waitEvent(nsB, 'second', (e) => e.reason === 'RouterConflict' && e.type === 'Warning', 'Warning RouterConflict');
 
         await remove(nsA, 'first');
         const after = await waitReason(nsB, 'second', 'Active', 30_000);
@@ -157,7 +157,7 @@ for (const mode of ['upstream', 'seed'] as const) {
         const done = await waitReason(ns, 'upd', 'Active');
         expect(done.status?.name).toBe('renamed');
         expect(done.status?.observedGeneration).toBe(done.metadata.generation);
-        expect((await events(ns, 'upd')).some((e) => e.reason === 'Updated')).toBe(true);
+        await vpns.waitEvent(ns, 'upd', (e) => e.reason === 'Updated', 'Updated');
       });
     });
 
@@ -194,7 +194,7 @@ for (const mode of ['upstream', 'seed'] as const) {
         const blocked = await waitReason(ns, 'busy', 'DeleteBlocked');
         expect(ready(blocked)?.message).toContain('IPsec site connections');
         expect(blocked.metadata.finalizers).toContain(FINALIZER);
-        expect((await events(ns, 'busy')).some((e) => e.reason === 'DeleteBlocked' && e.type === 'Warning')).toBe(true);
+        await vpns.waitEvent(ns, 'busy', (e) => e.reason === 'DeleteBlocked' && e.type === 'Warning', 'Warning DeleteBlocked');
         sim.deleteConnection(conn.id);
         await eventually(async () => (await get(ns, 'busy')) === undefined, 'object gone after the service is free', 60_000);
         expect(sim.service(id)).toBeUndefined();
@@ -281,7 +281,7 @@ for (const mode of ['upstream', 'seed'] as const) {
         const o = await waitReason(ns, 'adopt', 'Active');
         expect(o.status?.id).toBe(vpnservice.id);
         expect(posts()).toBe(postsBefore);
-        expect((await events(ns, 'adopt')).some((e) => e.reason === 'Adopted')).toBe(true);
+        await vpns.waitEvent(ns, 'adopt', (e) => e.reason === 'Adopted', 'Adopted');
       });
 
       it('a foreign service on the router → RouterInUse with its id and how to import it', async () => {
@@ -306,7 +306,7 @@ for (const mode of ['upstream', 'seed'] as const) {
           return x?.status?.id && x.status.id !== o.status!.id && ready(x)?.reason === 'Active' ? x : undefined;
         }, 'recreated and ACTIVE', 60_000);
         expect(sim.services().filter((s) => s.router_id === router).map((s) => s.id)).toEqual([again.status!.id]);
-        expect((await events(ns, 'drift')).some((e) => e.reason === 'Recreated' && e.type === 'Warning')).toBe(true);
+        await vpns.waitEvent(ns, 'drift', (e) => e.reason === 'Recreated' && e.type === 'Warning', 'Warning Recreated');
       });
     });
 

@@ -70,6 +70,11 @@ export class Vpns {
     return list.items;
   }
 
+  /** Waits for an event on ns/name that `match` accepts: events are posted after the status they follow. */
+  async waitEvent(ns: string, name: string, match: (e: { reason: string; type: string; message: string }) => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    await eventually(async () => (await this.events(ns, name)).some(match), `an event on ${ns}/${name}: ${what}`, timeoutMs, 200);
+  }
+
   async secret(ns: string, name: string, data: Record<string, string>): Promise<void> {
     await this.kube.request('POST', `/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: data });
   }
