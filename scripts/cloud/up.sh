@@ -301,6 +301,14 @@ EOF
 # cloud has a VNI range of its own. Without it the file is as it always was (a running neutron-server is reused).
 ML2_MECH= VNI_RANGES=1:1000
 [ "$DATAPLANE" = 1 ] && ML2_MECH=" linuxbridge" VNI_RANGES=$DP_VNI_MIN:$DP_VNI_MAX
+# Now and then a request's greenthread is lost: eventlet's hub fails to switch back to it ("SystemError: <built-in
+# method switch of GreenThread ...> returned NULL without setting an exception", then "Removing descriptor" in
+# neutron.out), and it waits for its database answer forever. With one request at a time that stops the whole API
+# (seen under the real agent: every request unanswered for 9 minutes). The data-plane cloud serves a few clients
+# (the operator, one suite, the agents' RPC goes to another process): 8 at a time, so a lost request costs only
+# its own client a timeout and a retry.
+WSGI_POOL=1
+[ "$DATAPLANE" = 1 ] && WSGI_POOL=8
 neutron_conf() {
 cat <<EOF
 [DEFAULT]
@@ -310,7 +318,8 @@ host = vpnaas-local
 # Debian's neutron-server (eventlet, Python 3.11) leaks a database connection for every request that runs while
 # another one does (the pool then stays exhausted: every request hangs 30 s and fails). One request at a time per
 # API worker, and no keep-alive (which would hold that one slot), avoids it; the test clients retry and queue.
-wsgi_default_pool_size = 1
+# With the data plane: $WSGI_POOL (see below).
+wsgi_default_pool_size = $WSGI_POOL
 wsgi_keep_alive = false
 core_plugin = ml2
 service_plugins = router,vpnaas
