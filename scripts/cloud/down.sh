@@ -28,6 +28,10 @@ stop_one rabbitmq 60 & a=$!
 stop_one mariadb 60 & b=$!
 wait $a $b
 stop_one epmd 10
+# Every process launch() started carries VPNAAS_CLOUD_STATE=<this state folder> in its environment, and so do its
+# children: one still running here lost its pid file (seen once: a RabbitMQ left running after a CI run) and is
+# stopped as well, its process group first by TERM, then by KILL.
+sweep_state_processes
 log "stopped in $(secs "$t" "$(now)") s"
 if [ "$PURGE" = 1 ]; then
   exec 9>&-

@@ -21,9 +21,35 @@ pid_of() {
   [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 0
   # Guard against a reused pid: launch() marks the environment (neutron-server's setproctitle overwrites its
   # environment, but its command line names our config file).
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "VPNAAS_CLOUD_STATE=$S" \
-    || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " $S/" || return 0
+  grep -qxzF -- "VPNAAS_CLOUD_STATE=$S" "/proc/$pid/environ" 2>/dev/null \
+    || grep -qzF -- "$S/" "/proc/$pid/cmdline" 2>/dev/null || return 0
   echo "$pid"
+}
+
+# Processes whose environment says they belong to this state folder (launch() sets VPNAAS_CLOUD_STATE=$S), other
+# than this shell and its ancestors: TERM to each one's process group, then KILL after 10 s.
+state_processes() {
+  local d pid anc=" $$ $PPID " p
+  p=$PPID
+  while [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != 1 ]; do p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null); anc+="$p "; done
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    [[ $anc == *" $pid "* ]] && continue
+    if grep -qxzF -- "VPNAAS_CLOUD_STATE=$S" "$d/environ" 2>/dev/null; then echo "$pid"; fi
+  done
+  return 0
+}
+sweep_state_processes() {
+  local pids pid g i
+  pids=$(state_processes)
+  [ -n "$pids" ] || return 0
+  for pid in $pids; do
+    g=$(awk '{print $5}' "/proc/$pid/stat" 2>/dev/null) || continue
+    echo "cloud: stopping pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)), of this state folder but not recorded" >&2
+    kill -TERM -- "-$g" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for ((i = 0; i < 100; i++)); do [ -z "$(state_processes)" ] && return 0; sleep 0.1; done
+  for pid in $(state_processes); do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # Sends SIGTERM to a service's process (the leader of its own process group, started by setsid), waits up to
