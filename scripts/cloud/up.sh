@@ -306,7 +306,7 @@ ML2_MECH= VNI_RANGES=1:1000
 # neutron.out), and it waits for its database answer forever. With one request at a time that stops the whole API
 # (seen under the real agent: every request unanswered for 9 minutes). The data-plane cloud serves a few clients
 # (the operator, one suite, the agents' RPC goes to another process): 8 at a time, so a lost request costs only
-# its own client a timeout and a retry.
+# its own client a timeout and a retry. (Without the data plane neutron.conf stays byte-identical to before.)
 WSGI_POOL=1
 [ "$DATAPLANE" = 1 ] && WSGI_POOL=8
 neutron_conf() {
@@ -318,7 +318,6 @@ host = vpnaas-local
 # Debian's neutron-server (eventlet, Python 3.11) leaks a database connection for every request that runs while
 # another one does (the pool then stays exhausted: every request hangs 30 s and fails). One request at a time per
 # API worker, and no keep-alive (which would hold that one slot), avoids it; the test clients retry and queue.
-# With the data plane: $WSGI_POOL (see below).
 wsgi_default_pool_size = $WSGI_POOL
 wsgi_keep_alive = false
 core_plugin = ml2
