@@ -7,7 +7,7 @@ import { createCloud, type Cloud } from '../../src/cloud/cloud.ts';
 import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
-import { Objects, exampleObjects, readyOf } from '../support/objects.ts';
+import { Objects, exampleObjects, readyOf, siteToSiteVars } from '../support/objects.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { agentReport, ensureLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   // Routers 9 and 10 (indexes 8, 9) are this suite's.
   const [a, b] = [os.seed.routersWithGateway[8]!, os.seed.routersWithGateway[9]!];
   await cleanRouters([a.id, b.id]);
-  vars = { PSK: PSK1, ROUTER_A: a.id, ROUTER_B: b.id, SUBNET_A: a.subnetId, SUBNET_B: b.subnetId, CIDR_A: a.subnetCidr, CIDR_B: b.subnetCidr, GATEWAY_A: a.gatewayIp, GATEWAY_B: b.gatewayIp };
+  vars = siteToSiteVars(a, b, PSK1);
   ns = `s2s-${Date.now().toString(36)}`;
   await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'local', args: ['--resync', '20s'] }).start();

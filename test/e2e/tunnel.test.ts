@@ -14,7 +14,7 @@ import { createCloud, type Cloud } from '../../src/cloud/cloud.ts';
 import { loadCloudConfigFromString } from '../../src/cloud/config.ts';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { KubeClient, installCrd } from '../support/kube.ts';
-import { Objects, exampleObjects, readyOf, type Obj } from '../support/objects.ts';
+import { Objects, exampleObjects, readyOf, siteToSiteVars, type Obj } from '../support/objects.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { cloudScript, ensureLocalOpenStack, forgetLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
 
@@ -210,7 +210,7 @@ beforeAll(async () => {
   const [va, vb] = [dp.vms.find((v) => v.side === 'a')!, dp.vms.find((v) => v.side === 'b')!];
   expect([va.routerId, vb.routerId]).toEqual([a.id, b.id]);
   vm = { a: va, b: vb };
-  vars = { PSK: PSK1, ROUTER_A: a.id, ROUTER_B: b.id, SUBNET_A: a.subnetId, SUBNET_B: b.subnetId, CIDR_A: a.subnetCidr, CIDR_B: b.subnetCidr, GATEWAY_A: a.gatewayIp, GATEWAY_B: b.gatewayIp };
+  vars = siteToSiteVars(a, b, PSK1);
   ns = `tunnel-${Date.now().toString(36)}`;
   await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml, cloudName: 'local', args: ['--resync', '20s'] }).start();

@@ -43,6 +43,15 @@ export const readyOf = (o: Obj | undefined) => o?.status?.conditions?.find((c) =
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
+/** The ${VARS} of examples/site-to-site/ for two seeded routers with gateways (VPC A and VPC B) and a PSK. */
+export function siteToSiteVars(
+  a: { id: string; subnetId: string; subnetCidr: string; gatewayIp: string },
+  b: { id: string; subnetId: string; subnetCidr: string; gatewayIp: string },
+  psk: string,
+): Record<string, string> {
+  return { PSK: psk, ROUTER_A: a.id, ROUTER_B: b.id, SUBNET_A: a.subnetId, SUBNET_B: b.subnetId, CIDR_A: a.subnetCidr, CIDR_B: b.subnetCidr, GATEWAY_A: a.gatewayIp, GATEWAY_B: b.gatewayIp };
+}
+
 /** The objects of an example folder, ${VARS} substituted, moved into `namespace` (the Namespace object dropped). */
 export function exampleObjects(dir: string, vars: Record<string, string>, namespace: string): Obj[] {
   const folder = path.join(EXAMPLES, dir);
