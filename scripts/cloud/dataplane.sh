@@ -225,6 +225,19 @@ EOT
   grep -q leftupdown "$DP/ipsec.conf.template" || die "could not adapt $tpl (no leftfirewall=yes line)"
 }
 
+# /run/netns must be a shared mount of the host's mount namespace before the first agent starts. The agents run in
+# mount namespaces of their own (unshare --mount-proc); the first `ip netns add` made in there would make /run/netns a
+# shared bind mount only in there, and the host could not enter the routers' namespaces ("Invalid argument"). Made
+# here as `ip netns add` makes it (a bind mount of the folder onto itself, then shared), so the agents' namespaces
+# are peers of the host's and the qrouter-* namespaces they make appear on the host too. Left in place by down, as
+# iproute2 leaves it: it is what any `ip netns add` on the host would make.
+netns_shared() {
+  mkdir -p /run/netns
+  if ! findmnt -rn -M /run/netns >/dev/null 2>&1; then mount --bind /run/netns /run/netns; fi
+  mount --make-shared /run/netns
+  [ "$(findmnt -rn -M /run/netns -o PROPAGATION)" = shared ] || die "/run/netns is not a shared mount on the host: $(findmnt -rn -M /run/netns -o PROPAGATION)"
+}
+
 start_agent() { # name binary config-files...
   local name=$1 bin=$2 f args=()
   shift 2
@@ -254,6 +267,7 @@ up() {
   if [ "$before" != "$(cat "$DP"/*.conf "$DP"/*.ini | sha1sum)" ]; then
     for p in "${DP_AGENTS[@]}"; do stop_agent "$p"; done
   fi
+  netns_shared
   t=$(now)
   [ -n "$(pid_of linuxbridge-agent)" ] || start_agent linuxbridge-agent neutron-linuxbridge-agent common.conf linuxbridge_agent.ini
   if [ -z "$(pid_of l3-agent)" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make image: builds the Dockerfile into IMAGE (default localhost/vpnaas-operator:dev) with buildah (no daemon) or,
-# when the machine has no buildah but a docker, with docker.
+# make image: builds the Dockerfile into IMAGE (default localhost/vpnaas-operator:dev) with buildah (no daemon;
+# installed from Debian's packages when missing and run as root) or, as a non-root user without buildah, with a
+# docker whose daemon answers. VPNAAS_IMAGE_BUILDER=buildah|docker forces one.
 #
 # buildah: the base images are the local stand-ins of scripts/cluster/base-images.sh (no image registry needed),
 # passed as the Dockerfile's BUILD_IMAGE / RUNTIME_IMAGE build arguments; VPNAAS_PRODUCTION_BASES=1 uses the
@@ -22,18 +23,30 @@ mkdir -p "$out"
 exec 9>"$out.lock"
 flock 9
 
+# A builder is chosen because it works, not because its command exists: a docker CLI without a daemon (a fresh
+# machine of this project's kind, many laptops) answers nothing, so `docker info` must succeed. buildah (no daemon)
+# is preferred and, as root, installed from Debian's packages when missing or broken.
+buildah_works() { command -v buildah >/dev/null && buildah --version >/dev/null 2>&1; }
+docker_works() { command -v docker >/dev/null && timeout 15 docker info >/dev/null 2>&1; }
 builder=${VPNAAS_IMAGE_BUILDER:-}
 if [ -z "$builder" ]; then
-  if command -v buildah >/dev/null; then builder=buildah
-  elif command -v docker >/dev/null; then builder=docker
+  if buildah_works; then builder=buildah
   elif [ "$(id -u)" = 0 ]; then bash "$here/packages.sh" image; builder=buildah
-  else die "neither buildah nor docker found (as root, make image installs buildah)"; fi
+  elif docker_works; then builder=docker
+  elif command -v docker >/dev/null; then
+    die "docker is installed but no daemon answers ('docker info' fails) and buildah is missing: run as root (make image installs buildah from Debian's packages) or start the docker daemon"
+  else die "no image builder: run as root (make image installs buildah from Debian's packages) or install docker"; fi
 fi
+case $builder in
+  buildah) ;;
+  docker) docker_works || die "VPNAAS_IMAGE_BUILDER=docker, but no docker daemon answers ('docker info' fails)" ;;
+esac
 
 case $builder in
   buildah)
     [ "$(id -u)" = 0 ] || die "buildah here runs as root (its storage is under $out)"
     bash "$here/packages.sh" image
+    buildah_works || die "buildah does not run ('buildah --version' fails) after the install"
     # Storage of its own under the state folder, removed afterwards (no daemon, nothing left running or mounted).
     BH=(buildah --root "$out/buildah/root" --runroot "$out/buildah/run" --storage-driver overlay)
     cleanup() {
