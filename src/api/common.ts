@@ -14,8 +14,26 @@ export const uuid = z.string().max(36).regex(UUID_RE, UUID_MESSAGE);
 export const DeletionPolicy = z.enum(['Delete', 'Orphan']);
 export type DeletionPolicy = z.infer<typeof DeletionPolicy>;
 
+// Names as Kubernetes validates them (k8s.io/apimachinery validation: IsDNS1123Subdomain, IsConfigMapKey). A name
+// taken from an object ends up in a request path: it is checked here (zod) and at admission (the CRDs' CEL rules
+// with the same patterns), and every path is built by src/kube/paths.ts, which refuses '.' and '..' segments.
+export const DNS1123_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const DNS1123_SUBDOMAIN_MESSAGE =
+  "must be a lower-case DNS-1123 subdomain: a-z, 0-9, '-' and '.', starting and ending with a letter or digit (the name of an object of this namespace)";
+export const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
+export const SECRET_KEY_MESSAGE = "must consist of letters, digits, '-', '_' or '.' (a key of the Secret's data)";
+/** The name of an object of the namespace (a Secret, another vpnaas object). */
+export const objectName = z.string().min(1).max(253).regex(new RegExp(DNS1123_SUBDOMAIN), DNS1123_SUBDOMAIN_MESSAGE);
+/** A key of a Secret's data ('.' and '..' are not keys Kubernetes accepts). */
+export const secretKey = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(new RegExp(SECRET_KEY), SECRET_KEY_MESSAGE)
+  .refine((k) => k !== '.' && k !== '..', { message: SECRET_KEY_MESSAGE });
+
 export const CloudCredentialsRef = z.object({
-  secretName: z.string().min(1).max(253),
+  secretName: objectName,
   cloudName: z.string().min(1).max(255),
 });
 export type CloudCredentialsRef = z.infer<typeof CloudCredentialsRef>;
@@ -67,11 +85,11 @@ export const managedStatusFields = {
 };
 
 /** A reference to another object of the same namespace, by name. */
-export const LocalRef = z.object({ name: z.string().min(1).max(253) });
+export const LocalRef = z.object({ name: objectName });
 export type LocalRef = z.infer<typeof LocalRef>;
 
 /** A key of a Secret in the same namespace. */
-export const SecretKeyRef = z.object({ name: z.string().min(1).max(253), key: z.string().min(1).max(253).default('psk') });
+export const SecretKeyRef = z.object({ name: objectName, key: secretKey.default('psk') });
 export type SecretKeyRef = z.infer<typeof SecretKeyRef>;
 
 /** Neutron's lifetime of a policy: {units: seconds, value >= 60}. */

@@ -109,11 +109,12 @@ export function validateManifest(obj: unknown): ManifestVerdict {
 }
 
 /** The fields that may not change after creation, with the CRD's rule for each. */
-export const IMMUTABLE_SPEC_FIELDS = ['routerId', 'subnetId', 'importId'] as const;
+export const IMMUTABLE_SPEC_FIELDS = ['routerId', 'subnetId', 'importId', 'cloudCredentialsRef'] as const;
 
 /** Checks an update the way the CRD's transition rules do; returns the field paths that changed illegally. */
 export function immutableViolations(oldSpec: VpnServiceSpec, newSpec: VpnServiceSpec): string[] {
-  return IMMUTABLE_SPEC_FIELDS.filter((f) => (oldSpec[f] ?? undefined) !== (newSpec[f] ?? undefined)).map(
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return IMMUTABLE_SPEC_FIELDS.filter((f) => !same(oldSpec[f], newSpec[f])).map(
     (f) => `spec.${f}`,
   );
 }

@@ -56,6 +56,10 @@ export interface CloudConfig {
   apiTimeoutMs?: number;
 }
 
+/** The range of `api_timeout` the operator accepts, in seconds. */
+export const API_TIMEOUT_MIN_S = 1;
+export const API_TIMEOUT_MAX_S = 600;
+
 export class CloudConfigError extends Error {
   readonly source: string;
   readonly fieldPath: string | undefined;
@@ -472,7 +476,12 @@ const CloudSchema = z.looseObject({
   api_timeout: z
     .preprocess(
       (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
-      z.number({ error: requiredMessage('a number of seconds') }).positive({ error: 'must be positive' }),
+      // Bounded: a tenant's value below a second fails every request at once, one above 10 minutes holds a request
+      // slot that long (and past 24.8 days overflows Node's timers).
+      z
+        .number({ error: requiredMessage('a number of seconds') })
+        .min(API_TIMEOUT_MIN_S, { error: `must be at least ${API_TIMEOUT_MIN_S} second (seconds, not milliseconds)` })
+        .max(API_TIMEOUT_MAX_S, { error: `must be at most ${API_TIMEOUT_MAX_S} seconds` }),
     )
     .optional()
     .nullable(),

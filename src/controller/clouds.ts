@@ -15,6 +15,7 @@ import type { Cloud } from '../cloud/cloud.ts';
 import { CredentialsError, type CloudHandle } from '../core/cloud.ts';
 import type { CloudResolver } from '../core/reconciler.ts';
 import type { ManagedObject } from '../core/types.ts';
+import { SECRETS, resourcePath } from '../kube/paths.ts';
 
 /** How long refused credentials are not sent to Keystone again (a new Secret version gets a new handle at once). */
 const AUTH_RETRY_MS = 5 * 60_000;
@@ -189,7 +190,7 @@ export class CloudResolverImpl implements CloudResolver {
   }
 
   private async patchSecret(namespace: string, name: string, body: unknown): Promise<void> {
-    await this.kube!.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/${name}`, body, STRATEGIC_MERGE_PATCH);
+    await this.kube!.request('PATCH', resourcePath(SECRETS, namespace, name), body, STRATEGIC_MERGE_PATCH);
   }
 
   private secretKey(obj: ManagedObject): string {
@@ -220,7 +221,7 @@ export class CloudResolverImpl implements CloudResolver {
     if (!this.kube) throw new CredentialsError('spec.cloudCredentialsRef is not supported by this operator instance.');
     let secret: SecretObject | undefined;
     try {
-      secret = SecretObject.parse(await this.kube.request('GET', `/api/v1/namespaces/${namespace}/secrets/${secretName}`));
+      secret = SecretObject.parse(await this.kube.request('GET', resourcePath(SECRETS, namespace, secretName)));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }

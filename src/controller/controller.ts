@@ -15,6 +15,7 @@ import { KubeWriter, kindPath, type KindInfo } from '../core/writer.ts';
 import { vpnServiceAdapter } from '../kinds/vpnservice/adapter.ts';
 import { createInformer, type Informer } from './informer.ts';
 import { WorkQueue, runWorkers, type WorkerHooks, type WorkersHandle } from './queue.ts';
+import { resourcePath } from '../kube/paths.ts';
 
 export interface ControllerOptions {
   /** Server and credentials of the informer: a KubeAccess (or a client-node KubeConfig, as in tests). */
@@ -195,7 +196,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
    */
   private async showUnparsable(key: string, err: Error): Promise<void> {
     const [ns, name] = key.split('/');
-    const path = `${kindPath(this.wiring.info, ns)}/${name}`;
+    const path = resourcePath(this.wiring.info, ns ?? '', name ?? '');
     const issues = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : err.message;
     const message = `The operator cannot read this object (${issues.slice(0, 500)}). Fix it (kubectl edit); meanwhile it keeps its cloud resource${this.wiring.adapter.exclusive ? ` and its ${this.wiring.adapter.exclusive.noun}` : ''}, and deleting it waits until it is fixed.`;
     const Raw = z.object({
@@ -207,7 +208,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
     const now = new Date().toISOString();
     const g = raw.metadata.generation;
     const cond = (type: string, status: string) => ({ type, status, reason: 'InvalidSpec', message, lastTransitionTime: now, ...(g !== undefined ? { observedGeneration: g } : {}) });
-    await this.opts.kube.request('PATCH', `${path}/status`, { status: { conditions: [cond('Ready', 'False'), cond('Stalled', 'True')] } }, MERGE_PATCH);
+    await this.opts.kube.request('PATCH', resourcePath(this.wiring.info, ns ?? '', name ?? '', 'status'), { status: { conditions: [cond('Ready', 'False'), cond('Stalled', 'True')] } }, MERGE_PATCH);
   }
 
   private gone(o: O): void {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SecretData, SecretSource } from '../core/reconciler.ts';
+import { SECRETS, resourcePath } from '../kube/paths.ts';
 
 const SecretObject = z.object({
   metadata: z.object({ resourceVersion: z.string() }),
@@ -60,7 +61,7 @@ export class SecretInputs implements SecretSource {
       p = (async () => {
         let value: SecretData | undefined;
         try {
-          const s = SecretObject.parse(await this.o.kube.request('GET', `/api/v1/namespaces/${namespace}/secrets/${name}`));
+          const s = SecretObject.parse(await this.o.kube.request('GET', resourcePath(SECRETS, namespace, name)));
           const data: Record<string, string> = {};
           for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
           value = { resourceVersion: s.metadata.resourceVersion, data };

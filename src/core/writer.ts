@@ -5,6 +5,7 @@ import { KubeApiError, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 import { statusMergePatch } from './status.ts';
 import type { ManagedObject } from './types.ts';
+import { EVENTS, resourcePath } from '../kube/paths.ts';
 
 /** Where a kind lives in the API, and how to read what the API server returns. */
 export interface KindInfo<O> {
@@ -28,7 +29,7 @@ export interface Writer<O extends ManagedObject> {
 
 /** The path of a kind's objects (one namespace, or all). */
 export function kindPath(k: { group: string; version: string; plural: string }, namespace?: string): string {
-  return namespace ? `/apis/${k.group}/${k.version}/namespaces/${namespace}/${k.plural}` : `/apis/${k.group}/${k.version}/${k.plural}`;
+  return resourcePath(k, namespace);
 }
 
 export class KubeWriter<O extends ManagedObject> implements Writer<O> {
@@ -49,7 +50,7 @@ export class KubeWriter<O extends ManagedObject> implements Writer<O> {
   }
 
   private objectPath(obj: O): string {
-    return `${kindPath(this.info, obj.metadata.namespace)}/${obj.metadata.name}`;
+    return resourcePath(this.info, obj.metadata.namespace, obj.metadata.name);
   }
 
   async patchMeta(obj: O, change: MetaChange): Promise<O> {
@@ -61,7 +62,7 @@ export class KubeWriter<O extends ManagedObject> implements Writer<O> {
 
   async patchStatus(obj: O, next: NonNullable<O['status']>): Promise<O> {
     const body = { status: statusMergePatch(obj.status, next) };
-    const res = await this.kube.request('PATCH', `${this.objectPath(obj)}/status`, body, MERGE_PATCH);
+    const res = await this.kube.request('PATCH', resourcePath(this.info, obj.metadata.namespace, obj.metadata.name, 'status'), body, MERGE_PATCH);
     return this.info.parse(res);
   }
 
@@ -112,7 +113,7 @@ export class KubeWriter<O extends ManagedObject> implements Writer<O> {
       try {
         await this.kube.request(
           'PATCH',
-          `/api/v1/namespaces/${ns}/events/${prev.name}`,
+          resourcePath(EVENTS, ns, prev.name),
           { count: prev.count, lastTimestamp: now.toISOString() },
           MERGE_PATCH,
         );
@@ -122,7 +123,7 @@ export class KubeWriter<O extends ManagedObject> implements Writer<O> {
       }
     }
     const name = `${obj.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
-    await this.kube.request('POST', `/api/v1/namespaces/${ns}/events`, {
+    await this.kube.request('POST', resourcePath(EVENTS, ns), {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace: ns },

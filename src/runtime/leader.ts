@@ -25,6 +25,7 @@
 // most retryPeriod, and not past the moment the observed lease expires).
 import { z } from 'zod';
 import { KubeClient, KubeApiError } from '../kube/client.ts';
+import { LEASES, resourcePath } from '../kube/paths.ts';
 
 export interface LeaderElectionLog {
   info(msg: string, meta?: Record<string, unknown>): void;
@@ -201,8 +202,8 @@ export class LeaderElector {
     this.#retryPeriodMs = retryPeriodMs;
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
-    this.#collectionPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/leases`;
-    this.#path = `${this.#collectionPath}/${encodeURIComponent(opts.name)}`;
+    this.#collectionPath = resourcePath(LEASES, opts.namespace);
+    this.#path = resourcePath(LEASES, opts.namespace, opts.name);
     // Our own client: no request may outlast the renew deadline (the caller's client may wait 30 s). Request
     // observation (metrics) goes to the caller's hook, whenever it is set.
     this.#kube = new KubeClient(opts.kube.kubeConfig, { timeoutMs: renewDeadlineMs });

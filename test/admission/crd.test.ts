@@ -117,6 +117,12 @@ const invalidCreates: Array<{ case: string; name?: string; spec: Json; path: str
   { case: 'name of the wrong type', spec: { routerId: ROUTER, name: ['a'] }, path: 'spec.name' },
   { case: 'cloudCredentialsRef without secretName', spec: { routerId: ROUTER, cloudCredentialsRef: { cloudName: 'x' } }, path: 'spec.cloudCredentialsRef.secretName' },
   { case: 'cloudCredentialsRef with an empty cloudName', spec: { routerId: ROUTER, cloudCredentialsRef: { secretName: 's', cloudName: '' } }, path: 'spec.cloudCredentialsRef.cloudName' },
+  // A Secret name is a path segment of the operator's request: a hostile one must never reach it (issue 17).
+  ...['../../b/secrets/creds', '%2e%2e/%2e%2e/b/secrets/creds', '..', '.', 'Creds', 'creds/x', 'crédits', 'creds ', '-creds', 'a..b/c'].map((secretName) => ({
+    case: `cloudCredentialsRef.secretName ${JSON.stringify(secretName)}`,
+    spec: { routerId: ROUTER, cloudCredentialsRef: { secretName, cloudName: 'x' } },
+    path: 'spec.cloudCredentialsRef.secretName',
+  })),
 ];
 
 describe('invalid manifests are refused at admission, naming the field', () => {
@@ -138,6 +144,11 @@ const invalidUpdates: Array<{ case: string; from: Json; to: Json; path: string }
   { case: 'removal of subnetId', from: { routerId: ROUTER, subnetId: SUBNET }, to: { routerId: ROUTER }, path: 'spec.subnetId' },
   { case: 'change of importId', from: { routerId: ROUTER, importId: IMPORT }, to: { routerId: ROUTER, importId: IMPORT2 }, path: 'spec.importId' },
   { case: 'adding importId later', from: { routerId: ROUTER }, to: { routerId: ROUTER, importId: IMPORT }, path: 'spec.importId' },
+  // Credentials are fixed: a switch would leave the resource in the old project and the old Secret guarded (issue 17).
+  { case: 'change of cloudCredentialsRef.secretName', from: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'a', cloudName: 'c' } }, to: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'b', cloudName: 'c' } }, path: 'spec.cloudCredentialsRef' },
+  { case: 'change of cloudCredentialsRef.cloudName', from: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'a', cloudName: 'c' } }, to: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'a', cloudName: 'd' } }, path: 'spec.cloudCredentialsRef' },
+  { case: 'adding cloudCredentialsRef later', from: { routerId: ROUTER }, to: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'a', cloudName: 'c' } }, path: 'spec.cloudCredentialsRef' },
+  { case: 'removing cloudCredentialsRef', from: { routerId: ROUTER, cloudCredentialsRef: { secretName: 'a', cloudName: 'c' } }, to: { routerId: ROUTER }, path: 'spec.cloudCredentialsRef' },
 ];
 
 describe('immutable fields are refused on update', () => {

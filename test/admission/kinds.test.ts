@@ -413,6 +413,8 @@ interface Refusal {
 }
 
 const { localEndpointGroupRef: _l, ...connNoLocal } = connMinimal;
+/** Names a hostile tenant tries in a reference: paths out of the namespace, encodings, case, unicode. */
+const HOSTILE_NAMES = ['../../b/secrets/psk', '%2e%2e/%2e%2e/b/secrets/psk', '..', '.', 'PSK', 'psk/x', 'psk\u00e9', 'pś', ' psk', '-psk', 'psk.'];
 const refusals: Refusal[] = [
   // policies
   ...[IKE_KIND, IPSEC_KIND].flatMap((kind): Refusal[] => [
@@ -431,6 +433,20 @@ const refusals: Refusal[] = [
     { case: 'cloudCredentialsRef without cloudName', kind, spec: { cloudCredentialsRef: { secretName: 's' } }, path: 'spec.cloudCredentialsRef.cloudName', zod: true },
   ]),
   ...KINDS.map((k): Refusal => ({ case: 'non-UUID importId', kind: k.kind, spec: { ...k.minimal, importId: 'object-1' }, path: 'spec.importId', says: 'must be a UUID', zod: true })),
+  // Names taken from an object end up in a request path of the operator: hostile ones are refused here (issue 17).
+  ...KINDS.flatMap((k): Refusal[] =>
+    HOSTILE_NAMES.map((secretName) => ({
+      case: `cloudCredentialsRef.secretName ${JSON.stringify(secretName)}`,
+      kind: k.kind,
+      spec: { ...k.minimal, cloudCredentialsRef: { secretName, cloudName: 'c' } },
+      path: 'spec.cloudCredentialsRef.secretName',
+      says: 'DNS-1123 subdomain',
+      zod: true,
+    })),
+  ),
+  ...HOSTILE_NAMES.map((name): Refusal => ({ case: `pskSecretRef.name ${JSON.stringify(name)}`, kind: CONN_KIND, spec: { ...connMinimal, pskSecretRef: { name } }, path: 'spec.pskSecretRef.name', says: 'DNS-1123 subdomain', zod: true })),
+  ...['../psk', '..', '.', 'a/b', 'p%2fk', 'clé', ''].map((key): Refusal => ({ case: `pskSecretRef.key ${JSON.stringify(key)}`, kind: CONN_KIND, spec: { ...connMinimal, pskSecretRef: { name: 'psk', key } }, path: 'spec.pskSecretRef.key', says: key === '' ? undefined : "a key of the Secret's data", zod: true })),
+  ...(['vpnServiceRef', 'ikePolicyRef', 'ipsecPolicyRef', 'localEndpointGroupRef', 'peerEndpointGroupRef'] as const).map((ref): Refusal => ({ case: `${ref}.name "../x"`, kind: CONN_KIND, spec: { ...connMinimal, [ref]: { name: '../x' } }, path: `spec.${ref}.name`, says: 'DNS-1123 subdomain', zod: true })),
   { case: 'IKE version v3', kind: IKE_KIND, spec: { ikeVersion: 'v3' }, path: 'spec.ikeVersion', zod: true },
   { case: 'phase 1 mode quick', kind: IKE_KIND, spec: { phase1NegotiationMode: 'quick' }, path: 'spec.phase1NegotiationMode', zod: true },
   { case: 'transform protocol gre', kind: IPSEC_KIND, spec: { transformProtocol: 'gre' }, path: 'spec.transformProtocol', zod: true },
@@ -518,8 +534,13 @@ interface Transition {
   says?: string;
 }
 
+const CREDS_A = { cloudCredentialsRef: { secretName: 'a', cloudName: 'c' } };
+const CREDS_B = { cloudCredentialsRef: { secretName: 'b', cloudName: 'c' } };
 const immutables: Transition[] = [
   ...KINDS.flatMap((k): Transition[] => [
+    { case: 'change of cloudCredentialsRef', kind: k.kind, from: { ...k.minimal, ...CREDS_A }, to: { ...k.minimal, ...CREDS_B }, path: 'spec.cloudCredentialsRef', says: 'cloudCredentialsRef is immutable' },
+    { case: 'adding cloudCredentialsRef later', kind: k.kind, from: k.minimal, to: { ...k.minimal, ...CREDS_A }, path: 'spec.cloudCredentialsRef', says: 'cloudCredentialsRef is immutable' },
+    { case: 'removing cloudCredentialsRef', kind: k.kind, from: { ...k.minimal, ...CREDS_A }, to: k.minimal, path: 'spec.cloudCredentialsRef', says: 'cloudCredentialsRef is immutable' },
     { case: 'change of importId', kind: k.kind, from: { ...k.minimal, importId: IMPORT }, to: { ...k.minimal, importId: IMPORT2 }, path: 'spec.importId', says: 'importId is immutable' },
     { case: 'adding importId later', kind: k.kind, from: k.minimal, to: { ...k.minimal, importId: IMPORT }, path: 'spec.importId', says: 'importId is immutable' },
     { case: 'removing importId', kind: k.kind, from: { ...k.minimal, importId: IMPORT }, to: k.minimal, path: 'spec.importId', says: 'importId is immutable' },

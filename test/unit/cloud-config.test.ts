@@ -96,6 +96,18 @@ describe('loadCloudConfigFromString', () => {
     expect(configError(() => loadCloudConfigFromString(`${basic}    api_timeout: soon\n`)).message).toBe(
       'clouds.yaml: clouds.mycloud.api_timeout: expected a number of seconds',
     );
+    // A tenant's api_timeout is bounded (issue 17): 0.0004 was "no response within 0 ms", 3000000 overflowed the timer.
+    for (const [v, says] of [
+      ['0.0004', 'must be at least 1 second (seconds, not milliseconds)'],
+      ['0', 'must be at least 1 second (seconds, not milliseconds)'],
+      ['-5', 'must be at least 1 second (seconds, not milliseconds)'],
+      ['3000000', 'must be at most 600 seconds'],
+      ['601', 'must be at most 600 seconds'],
+    ] as const) {
+      expect(configError(() => loadCloudConfigFromString(`${basic}    api_timeout: ${v}\n`)).message).toBe(`clouds.yaml: clouds.mycloud.api_timeout: ${says}`);
+    }
+    expect(loadCloudConfigFromString(`${basic}    api_timeout: 1\n`).apiTimeoutMs).toBe(1000);
+    expect(loadCloudConfigFromString(`${basic}    api_timeout: 600\n`).apiTimeoutMs).toBe(600_000);
     expect(configError(() => loadCloudConfigFromString(`${basic}    interface: sideways\n`)).message).toBe(
       'clouds.yaml: clouds.mycloud.interface: expected public, internal or admin',
     );

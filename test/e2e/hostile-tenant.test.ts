@@ -1,0 +1,136 @@
+// The hostile-tenant suite (issue 17): each attack a tenant can make on another through the operator, made for real
+// against a real kube-apiserver and the simulator in upstream mode (which does not itself refuse anything the
+// operator should). Each test says what it attacks; each was run against the code before its fix and failed there.
+//
+// - A Secret of another namespace, named by a path in a reference: refused at admission (test/admission), and for an
+//   object stored before the CRD's name rules existed (here: a CRD without them), the operator neither reads nor
+//   guards the other namespace's Secret and says what to fix.
+// - A tenant's clouds.yaml with an out-of-range api_timeout: a condition naming api_timeout, and the object can still
+//   be deleted.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { CRD_PATH, KubeClient, crdFiles, installCrd } from '../support/kube.ts';
+import { OperatorProcess, eventually } from '../support/operator.ts';
+import { Vpns, vpnPath } from '../support/vpns.ts';
+import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
+
+let cp: ControlPlane;
+let sim: Simulator;
+let op: OperatorProcess;
+let kube: KubeClient;
+let vpns: Vpns;
+
+type Schema = { properties?: Record<string, Schema>; 'x-kubernetes-validations'?: unknown[] };
+type Crd = { spec: { versions: Array<{ schema: { openAPIV3Schema: Schema } }> } };
+type Raw = {
+  metadata: { finalizers?: string[] };
+  status?: { id?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  [cp, sim] = await Promise.all([
+    startControlPlane(),
+    startSimulator({
+      seedRules: false,
+      activeDelayMs: 200,
+      projects: [{ name: 'demo' }, { name: 'team-b' }],
+      users: [
+        { name: 'demo', password: 'secret', projects: ['demo'] },
+        { name: 'b', password: 'b-password', projects: ['team-b'] },
+      ],
+    }),
+  ]);
+  kube = new KubeClient(cp.kubeConfig);
+  vpns = new Vpns(kube);
+  // The VpnService CRD as an older version of it was: no rule on cloudCredentialsRef.secretName. Objects stored then
+  // are still there after an upgrade; only the operator's own schema stands between them and a request path.
+  const crd = YAML.parse(readFileSync(CRD_PATH, 'utf8')) as Crd;
+  const spec = crd.spec.versions[0]!.schema.openAPIV3Schema.properties!.spec!;
+  delete spec.properties!.cloudCredentialsRef!.properties!.secretName!['x-kubernetes-validations'];
+  const dir = mkdtempSync(path.join(tmpdir(), 'vpnaas-hostile-'));
+  const loose = path.join(dir, path.basename(CRD_PATH));
+  writeFileSync(loose, YAML.stringify(crd));
+  await installCrd(kube, [loose, ...crdFiles().filter((f) => path.basename(f) !== path.basename(CRD_PATH))]);
+  op = new OperatorProcess({ kubeconfigPath: cp.kubeconfigPath, cloudsYaml: sim.cloudsYaml('sim'), cloudName: 'sim', args: ['--resync', '3s'] }).start();
+});
+afterAll(async () => {
+  await op?.dispose();
+  await Promise.all([sim?.stop(), cp?.stop()]);
+});
+
+/** clouds.yaml for another user and project of the same simulator. */
+function cloudsYamlAs(user: { name: string; password: string; project: string }, extra: Record<string, unknown> = {}): string {
+  const doc = YAML.parse(sim.cloudsYaml('sim')) as { clouds: { sim: { auth: Record<string, unknown> } } };
+  const c = doc.clouds.sim;
+  return YAML.stringify({ clouds: { sim: { ...c, ...extra, auth: { ...c.auth, username: user.name, password: user.password, project_name: user.project } } } });
+}
+
+async function raw(ns: string, name: string): Promise<Raw> {
+  return (await kube.request('GET', vpnPath(ns, name))) as Raw;
+}
+
+async function secretFinalizers(ns: string, name: string): Promise<string[]> {
+  const s = (await kube.request('GET', `/api/v1/namespaces/${ns}/secrets/${name}`)) as { metadata: { finalizers?: string[] } };
+  return s.metadata.finalizers ?? [];
+}
+
+describe("another namespace's Secret, named by a path", () => {
+  it.each(['../../NS_B/secrets/creds', '%2e%2e/%2e%2e/NS_B/secrets/creds', '..', 'CREDS'])(
+    'cloudCredentialsRef.secretName %j: never read, never guarded, nothing created with it; the object says what to fix',
+    async (pattern) => {
+      const [nsA, nsB] = [await vpns.namespace('attacker'), await vpns.namespace('victim')];
+      // Team B's credentials: the only ones that could create anything in project team-b.
+      await vpns.secret(nsB, 'creds', { 'clouds.yaml': cloudsYamlAs({ name: 'b', password: 'b-password', project: 'team-b' }) });
+      const router = randomUUID();
+      sim.addRouter({ id: router, gatewayV4: '203.0.113.40', project: 'team-b' });
+      const secretName = pattern.replace('NS_B', nsB);
+      await kube.request('POST', vpnPath(nsA), {
+        apiVersion: 'vpnaas.dev/v1alpha1',
+        kind: 'VpnService',
+        metadata: { name: 'steal', namespace: nsA },
+        spec: { routerId: router, cloudCredentialsRef: { secretName, cloudName: 'sim' } },
+      });
+      const shown = await eventually(async () => {
+        const o = await raw(nsA, 'steal');
+        return o.status?.conditions?.find((c) => c.type === 'Ready')?.reason === 'InvalidSpec' ? o : undefined;
+      }, 'the attacker object shows InvalidSpec', 30_000);
+      const cond = shown.status!.conditions!.find((c) => c.type === 'Ready')!;
+      expect(cond.message).toContain('cloudCredentialsRef.secretName');
+      expect(cond.message).toContain('DNS-1123');
+      await sleep(2_000); // a late read or guard would land by now
+      expect(await secretFinalizers(nsB, 'creds')).toEqual([]);
+      expect(sim.services().filter((s) => s.router_id === router)).toEqual([]);
+      // And the attacker can still delete its object.
+      await vpns.remove(nsA, 'steal');
+      await vpns.waitGone(nsA, 'steal', 30_000);
+    },
+  );
+});
+
+describe("a tenant's clouds.yaml with an api_timeout out of range", () => {
+  it.each([['0.0004', 'at least 1 second'], ['3000000', 'at most 600 seconds']])('api_timeout %s: a condition naming it, and the object can be deleted', async (t, says) => {
+    const ns = await vpns.namespace('timeout');
+    await vpns.secret(ns, 'creds', { 'clouds.yaml': cloudsYamlAs({ name: 'demo', password: 'secret', project: 'demo' }, { api_timeout: Number(t) }) });
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '203.0.113.41' });
+    await vpns.apply(ns, 'vpn', { routerId: router, cloudCredentialsRef: { secretName: 'creds', cloudName: 'sim' } });
+    const cond = await eventually(async () => {
+      const c = (await raw(ns, 'vpn')).status?.conditions?.find((x) => x.type === 'Ready');
+      return c && c.reason !== 'Creating' ? c : undefined;
+    }, 'the object settles', 30_000);
+    expect(cond.reason).toBe('CredentialsNotFound');
+    expect(cond.message).toContain('api_timeout');
+    expect(cond.message).toContain(says);
+    expect(sim.services().filter((s) => s.router_id === router)).toEqual([]);
+    await vpns.remove(ns, 'vpn');
+    await vpns.waitGone(ns, 'vpn', 30_000);
+    expect(await secretFinalizers(ns, 'creds')).toEqual([]);
+  });
+});
