@@ -23,7 +23,10 @@ die() { echo "cluster-up: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespace, mounts, cgroups for the kubelet)"
 bash "$here/packages.sh" cluster
-for c in containerd runc nsenter iptables ip openssl gcc flock; do command -v "$c" >/dev/null || die "$c is missing"; done
+# Each tool must run, not only exist (a fresh machine's docker CLI without a daemon taught us the difference).
+for c in "containerd --version" "runc --version" "nsenter --version" "iptables --version" "ip -V" "openssl version" "gcc --version" "flock --version"; do
+  $c >/dev/null 2>&1 || die "'$c' fails: ${c%% *} is missing or broken (scripts/cluster/packages.sh cluster installs the Debian packages)"
+done
 BIN=$(bash "$cluster_root/test/controlplane/build.sh" --node | tail -n1)
 
 mkdir -p "$S"

@@ -36,7 +36,7 @@ flock 9
 build() { # name package ldflags
   local name=$1 pkg=$2 ldflags=$3
   if [ -x "$out/$name" ]; then return; fi
-  command -v go >/dev/null || { log "Go is needed to build $name (or set KUBE_APISERVER_BIN / ETCD_BIN)"; exit 1; }
+  go version >/dev/null 2>&1 || { log "Go is needed to build $name, and 'go version' fails (or set KUBE_APISERVER_BIN / ETCD_BIN)"; exit 1; }
   log "building $name from $pkg (first run on this machine: up to several minutes)"
   local t0=$SECONDS
   (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$pkg")
@@ -51,7 +51,7 @@ kflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitM
 [ -n "${ETCD_BIN:-}" ] || build etcd go.etcd.io/etcd/server/v3 "-s -w"
 build_pause() {
   [ -x "$out/pause" ] && return
-  command -v gcc >/dev/null || { log "gcc is needed to build pause"; exit 1; }
+  gcc --version >/dev/null 2>&1 || { log "gcc is needed to build pause, and 'gcc --version' fails"; exit 1; }
   local src
   src=$(cd "$here" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
   [ -f "$src" ] || (cd "$here" && go mod download k8s.io/kubernetes)

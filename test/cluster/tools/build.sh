@@ -11,10 +11,10 @@ log() { echo "tools: $*" >&2; }
 mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
+go version >/dev/null 2>&1 || { log "Go is needed to build the test tools, and 'go version' fails"; exit 1; }
 helm_version=$(cd "$here" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
 build() { # name package [ldflags]
   [ -x "$out/$1" ] && return
-  command -v go >/dev/null || { log "Go is needed to build $1"; exit 1; }
   local t0=$SECONDS
   log "building $1 from $2"
   (cd "$here" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-s -w ${3:-}" -o "$out/$1.tmp" "$2")
