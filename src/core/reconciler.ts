@@ -299,6 +299,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
           ...(writeIntent ? { annotations } : {}),
         });
         if (writeIntent) this.posts.set(ctx.obj.metadata.uid, { at: readIntent(ctx.obj)?.at, knowledge: 'none-sent' });
+        // Storing an intent on an exclusive scope ends the pass: the next one re-reads the claimants (quorum) with it
+        // stored and only then may POST. Checking before the intent was stored let two objects that were both past
+        // the claim grace (the operator down for a while, two waiters woken together) both create (issue 17).
+        if (writeIntent && ex) return { requeueAfterMs: 0 };
       }
 
       let r = await this.observe(ctx, cloud);
@@ -385,8 +389,10 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     }
     const me = this.claimant(obj, cloud.endpoint, scope);
     let verdict = claimVerdict(me, this.claimantsOf(scope, this.source.onScope(scope)), this.now(), this.cfg.claimGraceMs);
-    // About to create: re-check with a quorum read (the cache may lag behind another object's intent).
-    if (verdict.kind === 'free' && needsCreate && !holds) {
+    // About to create: re-check with a quorum read (the cache may lag behind another object's intent). Only once our
+    // own intent is stored (a pass that stores it ends there): each object writes its intent, then reads the others',
+    // so of two objects racing for one scope at least one sees the other's intent, whatever their ages.
+    if (verdict.kind === 'free' && needsCreate && !holds && intent) {
       const fresh = await this.source.freshOnScope(scope, obj);
       verdict = claimVerdict(me, this.claimantsOf(scope, fresh), this.now(), this.cfg.claimGraceMs);
     }
