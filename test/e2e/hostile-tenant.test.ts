@@ -7,6 +7,8 @@
 //   guards the other namespace's Secret and says what to fix.
 // - A tenant's clouds.yaml with an out-of-range api_timeout: a condition naming api_timeout, and the object can still
 //   be deleted.
+// - Double-create by timing: objects on one router that are all older than the claim grace without a create intent
+//   (applied while the operator was down; waiters woken together by the owner's deletion) get one service per router.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,5 +134,56 @@ describe("a tenant's clouds.yaml with an api_timeout out of range", () => {
     await vpns.remove(ns, 'vpn');
     await vpns.waitGone(ns, 'vpn', 30_000);
     expect(await secretFinalizers(ns, 'creds')).toEqual([]);
+  });
+});
+
+describe('double-create by timing (claims past the grace)', () => {
+  const services = (router: string) => sim.services().filter((x) => x.router_id === router);
+
+  it('pairs applied while the operator is down for longer than the claim grace: one service per router', async () => {
+    await op.stop();
+    const ns = [await vpns.namespace('late-a'), await vpns.namespace('late-b')];
+    const routers = Array.from({ length: 4 }, () => {
+      const id = randomUUID();
+      sim.addRouter({ id, gatewayV4: '203.0.113.42' });
+      return id;
+    });
+    // Same router in two namespaces, with the same object name (the same cloud name), and a spelling in upper case.
+    for (const [i, r] of routers.entries()) {
+      await vpns.apply(ns[0]!, `vpn-${i}`, { routerId: r });
+      await vpns.apply(ns[1]!, `vpn-${i}`, { routerId: i % 2 ? r.toUpperCase() : r });
+    }
+    await sleep(31_000); // every object is past the 30 s claim grace, none has an intent
+    op.start();
+    await eventually(async () => {
+      const all = await Promise.all(ns.flatMap((n) => routers.map((_, i) => raw(n, `vpn-${i}`))));
+      const reasons = all.map((o) => o.status?.conditions?.find((c) => c.type === 'Ready')?.reason);
+      return reasons.filter((x) => x === 'Active').length === 4 && reasons.filter((x) => x === 'RouterConflict').length === 4 ? reasons : undefined;
+    }, 'one Active and one RouterConflict per router', 60_000, 500);
+    await sleep(2_000); // a late second POST would land by now
+    for (const r of routers) expect(services(r)).toHaveLength(1);
+  });
+
+  it('two old waiters woken together by the owner\'s deletion: one new service', async () => {
+    const ns = await vpns.namespace('waiters');
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '203.0.113.43' });
+    await vpns.apply(ns, 'owner', { routerId: router });
+    await vpns.waitReason(ns, 'owner', 'Active');
+    await sleep(1_100);
+    await vpns.apply(ns, 'w1', { routerId: router });
+    await vpns.apply(ns, 'w2', { routerId: router });
+    await vpns.waitReason(ns, 'w1', 'RouterConflict');
+    await vpns.waitReason(ns, 'w2', 'RouterConflict');
+    await sleep(30_000); // both waiters past the claim grace
+    await vpns.remove(ns, 'owner');
+    await vpns.waitGone(ns, 'owner', 30_000);
+    const reasons = await eventually(async () => {
+      const rs = [(await raw(ns, 'w1')).status?.conditions?.find((c) => c.type === 'Ready')?.reason, (await raw(ns, 'w2')).status?.conditions?.find((c) => c.type === 'Ready')?.reason];
+      return rs.includes('Active') ? rs : undefined;
+    }, 'a waiter Active', 60_000, 250);
+    await sleep(3_000);
+    expect(services(router)).toHaveLength(1);
+    expect(reasons.filter((x) => x === 'Active')).toHaveLength(1);
   });
 });
