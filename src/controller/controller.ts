@@ -69,6 +69,8 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
   private readonly wiring: KindWiring<O, R, P>;
   /** Keys by canonical scope (immutable), so that claims and wake-ups look at one scope's objects only. */
   private readonly scopes = new ScopeIndex();
+  /** Which objects show or import which cloud id (status.id, spec.importId): who manages a cloud resource. */
+  private readonly ids = new IdIndex();
   /** Objects that stopped parsing: their last valid version keeps its claim (they are not taken for deleted). */
   private readonly unparsable = new Map<string, O>();
   private workers: WorkersHandle | undefined;
@@ -91,6 +93,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
       logger: log,
       onAdd: (o) => {
         this.unparsable.delete(objectKey(o));
+        this.ids.set(objectKey(o), cloudIdsOf(o));
         const sc = scopeOf(o);
         if (sc !== undefined) this.scopes.add(sc, objectKey(o));
         this.reconciler.observed(o);
@@ -98,6 +101,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
         events.changed?.(undefined, o);
       },
       onUpdate: (old, o) => {
+        this.ids.set(objectKey(o), cloudIdsOf(o));
         const ours = this.reconciler.observed(o);
         if (!ours && needsReconcile(old, o)) this.queue.add(objectKey(o));
         const sc = scopeOf(o);
@@ -133,6 +137,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
     });
     const informer = this.informer;
     const scopes = this.scopes;
+    const ids = this.ids;
     const unparsable = this.unparsable;
     const kube = opts.kube;
     const scopeField = wiring.scopeField;
@@ -166,6 +171,12 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
             if (o && !byKey.has(key)) byKey.set(key, o);
           }
           return [...byKey.values()];
+        },
+        *holding(id) {
+          for (const key of ids.keys(id)) {
+            const o = informer.get(key) ?? unparsable.get(key);
+            if (o) yield o;
+          }
         },
       },
       writer: this.writer,
@@ -216,6 +227,7 @@ export class Controller<O extends ManagedObject = VpnService, R extends CloudRes
     this.unparsable.delete(key);
     const ex = this.wiring.adapter.exclusive;
     if (ex) this.scopes.delete(ex.scopeOf(o), key);
+    this.ids.set(key, []);
     this.reconciler.forget(key, o.metadata.uid);
     if (ex) this.wakeScope(ex.scopeOf(o));
   }
@@ -278,6 +290,39 @@ export const VPNSERVICE_WIRING: KindWiring<VpnService, CloudVpn, UpdateVpnServic
   adapter: vpnServiceAdapter,
   scopeField: { selector: 'spec.routerId', value: (o) => o.spec.routerId },
 };
+
+function cloudIdsOf(o: ManagedObject): string[] {
+  const out: string[] = [];
+  if (o.status?.id) out.push(o.status.id);
+  if (o.spec.importId && o.spec.importId !== o.status?.id) out.push(o.spec.importId);
+  return out;
+}
+
+/** key -> the cloud ids it shows or imports, and the reverse. */
+class IdIndex {
+  private readonly byId = new Map<string, Set<string>>();
+  private readonly byKey = new Map<string, string[]>();
+  set(key: string, ids: string[]): void {
+    for (const id of this.byKey.get(key) ?? []) {
+      const s = this.byId.get(id);
+      s?.delete(key);
+      if (s?.size === 0) this.byId.delete(id);
+    }
+    if (ids.length === 0) {
+      this.byKey.delete(key);
+      return;
+    }
+    this.byKey.set(key, ids);
+    for (const id of ids) {
+      const s = this.byId.get(id) ?? new Set<string>();
+      s.add(key);
+      this.byId.set(id, s);
+    }
+  }
+  keys(id: string): Iterable<string> {
+    return this.byId.get(id) ?? [];
+  }
+}
 
 class ScopeIndex {
   private readonly byScope = new Map<string, Set<string>>();

@@ -78,6 +78,8 @@ export interface ObjectSource<O extends ManagedObject> {
   onScope(scope: string): Iterable<O>;
   /** The objects on an exclusive scope read with a quorum read (not the cache), merged with the cache. */
   freshOnScope(scope: string, like: O): Promise<O[]>;
+  /** Cached objects of the kind, in every namespace, whose status.id or spec.importId is `id`, from an index. */
+  holding(id: string): Iterable<O>;
 }
 
 export interface CloudResolver {
@@ -422,7 +424,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       let step = decideYield({ mine: undefined, intent, knowledge, now: this.now(), timing: this.timing(cloud) });
       if (step.kind === 'lookup') {
         const names = candidateNames(intent, this.a.cloudName(obj));
-        const mine = (await this.a.listCandidates(cloud, obj)).filter((r) => this.a.isOurs(obj, r, names));
+        const mine = (await this.a.listCandidates(cloud, obj)).filter((r) => this.isMine(obj, r, names));
         step = decideYield({ mine, intent, knowledge, now: this.now(), timing: this.timing(cloud) });
       }
       if (step.kind === 'adopt') {
@@ -530,6 +532,13 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     }
     const problem = this.a.importProblem(obj, r);
     if (problem) return this.refuse(ctx, { reason: 'InvalidSpec', message: problem });
+    const holder = this.otherHolder(obj, id);
+    if (holder) {
+      return this.refuse(ctx, {
+        reason: 'InvalidSpec',
+        message: `spec.importId ${id}: ${this.a.kind} ${objectKey(holder)} already manages this ${this.a.noun}; one object per cloud resource. Remove the object, or import another ${this.a.noun}.`,
+      });
+    }
     this.a.remember?.(cloud, r);
     ctx.log.info('adopted existing cloud resource', { decision: 'adopt', id });
     this.writer.event(obj, 'Normal', 'Adopted', `Adopted existing ${this.a.noun} ${id} (spec.importId).`);
@@ -557,7 +566,11 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     const candidates = await this.a.listCandidates(cloud, ctx.obj);
     // A resource this object replaced (retired, waiting to be deleted) has our name too: it is not the new one.
     const retired = new Set(ctx.obj.status?.retiredIds ?? []);
-    const mine = candidates.filter((r) => !retired.has(r.id) && this.a.isOurs(ctx.obj, r, names));
+    // Nor is one that another object manages (same name in another namespace): it is never adopted by look-up.
+    // With nothing sent under the intent (this process stored it and has not POSTed), no resource can be ours: one
+    // with our name is another object's (same manifest in another namespace) and is never adopted by look-up.
+    const sentNothing = this.knowledge(ctx.obj, intent) === 'none-sent';
+    const mine = sentNothing ? [] : candidates.filter((r) => !retired.has(r.id) && this.isMine(ctx.obj, r, names));
     const others = ex ? candidates.filter((r) => !mine.includes(r) && ex.scopeOfResource(r) === ex.scopeOf(ctx.obj)) : [];
     const step = decideCreate({ mine, others, intent, knowledge: this.knowledge(ctx.obj, intent), now: this.now(), timing: this.timing(cloud) });
     switch (step.kind) {
@@ -853,7 +866,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       const statusId = obj.status?.id;
       let statusResource: R | null | undefined;
       let mine: R[] | undefined;
-      const ours = (r: R) => this.a.isOurs(obj, r, names);
+      const ours = (r: R) => this.isMine(obj, r, names);
       for (;;) {
         const target = decideDeleteTarget({
           importId: obj.spec.importId,
@@ -873,6 +886,13 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
             ctx.log.warn('status.id names a resource this object did not create; not deleting it', { decision: 'refuse-delete', id: statusId });
           }
           await this.release(ctx, `Nothing to delete in the cloud (${target.why}).`);
+          return {};
+        }
+        const holder = this.otherHolder(obj, target.id);
+        if (holder) {
+          // A copied finalizer and intent, or another object's id as importId, must not delete what it manages.
+          ctx.log.warn('another object manages this cloud resource; not deleting it', { decision: 'refuse-delete', id: target.id, holder: objectKey(holder) });
+          await this.release(ctx, `Nothing deleted in the cloud: ${this.a.noun} ${target.id} is managed by ${this.a.kind} ${objectKey(holder)}.`);
           return {};
         }
         return await this.deleteInCloud(ctx, cloud, target.id);
@@ -1038,6 +1058,29 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   /** The other object whose status names this cloud resource, if any (by key, as it may be shown to `to`). */
+  /** A cloud resource this object may have made: the adapter's match, unless another object manages it. */
+  private isMine(obj: O, r: R, names: Set<string>): boolean {
+    return this.a.isOurs(obj, r, names) && !this.otherHolder(obj, r.id);
+  }
+
+  /**
+   * Another live object (any namespace, not being deleted) that manages cloud resource `id`: it shows the id in its
+   * status, or imports it (an importer without the id in its status yet counts when it is older: the first one
+   * keeps it). What proves a claim is the object that got there first, never metadata another object copied.
+   */
+  private otherHolder(me: O, id: string): O | undefined {
+    for (const cached of this.source.holding(id)) {
+      const o = this.current(objectKey(cached)) ?? cached;
+      if (o.metadata.uid === me.metadata.uid || o.metadata.deletionTimestamp) continue;
+      if (o.status?.id === id) return o;
+      if (o.spec.importId === id && me.spec.importId === id && me.status?.id !== id) {
+        const [a, b] = [Date.parse(o.metadata.creationTimestamp), Date.parse(me.metadata.creationTimestamp)];
+        if (a < b || (a === b && objectKey(o) < objectKey(me))) return o;
+      }
+    }
+    return undefined;
+  }
+
   private holderOf(to: O, id: string): string | undefined {
     const ex = this.a.exclusive;
     if (!ex) return undefined;
