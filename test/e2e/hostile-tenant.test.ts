@@ -7,6 +7,8 @@
 //   guards the other namespace's Secret and says what to fix.
 // - A tenant's clouds.yaml with an out-of-range api_timeout: a condition naming api_timeout, and the object can still
 //   be deleted.
+// - Another team's VPN service deleted through a copied finalizer and create intent, or through its id as importId;
+//   two namespaces with identical manifests sharing (and fighting over) one cloud IKE policy.
 // - Double-create by timing: objects on one router that are all older than the claim grace without a create intent
 //   (applied while the operator was down; waiters woken together by the owner's deletion) get one service per router.
 import { randomUUID } from 'node:crypto';
@@ -18,8 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { CRD_PATH, KubeClient, crdFiles, installCrd } from '../support/kube.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
-import { Vpns, vpnPath } from '../support/vpns.ts';
+import { Vpns, ready, vpnPath } from '../support/vpns.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
+import { CREATE_INTENT_ANNOTATION, FINALIZER } from '../../src/api/vpnservice.ts';
+import { MERGE_PATCH } from '../../src/kube/client.ts';
 
 let cp: ControlPlane;
 let sim: Simulator;
@@ -30,7 +34,7 @@ let vpns: Vpns;
 type Schema = { properties?: Record<string, Schema>; 'x-kubernetes-validations'?: unknown[] };
 type Crd = { spec: { versions: Array<{ schema: { openAPIV3Schema: Schema } }> } };
 type Raw = {
-  metadata: { finalizers?: string[] };
+  metadata: { finalizers?: string[]; annotations?: Record<string, string> };
   status?: { id?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
 };
 
@@ -185,5 +189,80 @@ describe('double-create by timing (claims past the grace)', () => {
     await sleep(3_000);
     expect(services(router)).toHaveLength(1);
     expect(reasons.filter((x) => x === 'Active')).toHaveLength(1);
+  });
+});
+
+describe("another team's cloud resources", () => {
+  it("a copied finalizer and create intent: the copy never takes, shows or deletes the owner's service", async () => {
+    const [nsA, nsB] = [await vpns.namespace('owner'), await vpns.namespace('copier')];
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '203.0.113.44' });
+    await vpns.apply(nsA, 'vpn', { routerId: router });
+    const a = await vpns.waitReason(nsA, 'vpn', 'Active');
+    const id = a.status!.id!;
+    await sleep(1_100);
+    await vpns.apply(nsB, 'vpn', { routerId: router }); // same name: the same cloud name
+    await vpns.waitReason(nsB, 'vpn', 'RouterConflict');
+    const intent = (await raw(nsA, 'vpn')).metadata.annotations?.[CREATE_INTENT_ANNOTATION];
+    expect(intent).toBeDefined();
+    await kube.request('PATCH', vpnPath(nsB, 'vpn'), { metadata: { finalizers: [FINALIZER], annotations: { [CREATE_INTENT_ANNOTATION]: intent } } }, MERGE_PATCH);
+    await sleep(4_000); // a few passes of the copier
+    expect((await raw(nsB, 'vpn')).status?.id).not.toBe(id);
+    await vpns.remove(nsB, 'vpn');
+    await vpns.waitGone(nsB, 'vpn', 30_000);
+    await sleep(2_000);
+    expect(sim.service(id)?.status).toBe('ACTIVE');
+    expect((await vpns.get(nsA, 'vpn'))?.status?.id).toBe(id);
+    expect(sim.services().filter((x) => x.router_id === router)).toHaveLength(1);
+  });
+
+  it("another object's service id as importId: never adopted, never deleted", async () => {
+    const [nsA, nsB] = [await vpns.namespace('owner'), await vpns.namespace('importer')];
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '203.0.113.45' });
+    await vpns.apply(nsA, 'vpn', { routerId: router });
+    const id = (await vpns.waitReason(nsA, 'vpn', 'Active')).status!.id!;
+    await vpns.apply(nsB, 'steal', { routerId: router, importId: id });
+    const shown = await eventually(async () => {
+      const o = await raw(nsB, 'steal');
+      const r = o.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+      return r && r !== 'Creating' ? o : undefined;
+    }, 'the importer settles', 30_000);
+    expect(shown.status?.id).not.toBe(id);
+    expect(['RouterConflict', 'InvalidSpec']).toContain(shown.status?.conditions?.find((c) => c.type === 'Ready')?.reason);
+    await vpns.remove(nsB, 'steal');
+    await vpns.waitGone(nsB, 'steal', 30_000);
+    await sleep(2_000);
+    expect(sim.service(id)?.status).toBe('ACTIVE');
+    expect(ready(await vpns.get(nsA, 'vpn'))?.reason).toBe('Active');
+  });
+
+  it('identical IKE policies in two namespaces get a cloud policy each; deleting one leaves the other', async () => {
+    const ns = [await vpns.namespace('site-1'), await vpns.namespace('site-2')];
+    const path = (n: string, name = '') => `/apis/vpnaas.dev/v1alpha1/namespaces/${n}/ikepolicies${name ? `/${name}` : ''}`;
+    const posts = () => sim.countOf({ method: 'POST', route: '/v2.0/vpn/ikepolicies' });
+    const before = posts();
+    await Promise.all(ns.map((n) => kube.request('POST', path(n), { apiVersion: 'vpnaas.dev/v1alpha1', kind: 'IKEPolicy', metadata: { name: 'ike', namespace: n }, spec: {} })));
+    const ids = await eventually(async () => {
+      const got = await Promise.all(ns.map(async (n) => (await kube.request('GET', path(n, 'ike'))) as Raw));
+      const rs = got.map((o) => o.status?.conditions?.find((c) => c.type === 'Ready')?.reason);
+      return rs.every((r) => r === 'Active') ? got.map((o) => o.status!.id!) : undefined;
+    }, 'both policies Active', 30_000, 250);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(posts() - before).toBe(2);
+    await kube.request('DELETE', path(ns[0]!, 'ike'));
+    await eventually(async () => {
+      try {
+        await kube.request('GET', path(ns[0]!, 'ike'));
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, "site-1's policy gone", 30_000);
+    await sleep(2_000);
+    const other = (await kube.request('GET', path(ns[1]!, 'ike'))) as Raw;
+    expect(other.status?.id).toBe(ids[1]);
+    expect(other.status?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('Active');
+    expect(sim.countOf({ method: 'DELETE', route: '/v2.0/vpn/ikepolicies/{id}' })).toBe(1);
   });
 });
