@@ -6,8 +6,12 @@ import { readyCondition } from './conditions.ts';
 import type { Intent } from './intent.ts';
 import type { ManagedObject } from './types.ts';
 
-/** Ready reasons that say "this object cannot use its scope": such an object is no claimant and blocks nobody. */
-export const INELIGIBLE_REASONS: ReadonlySet<string> = new Set(['CredentialsNotFound', 'AuthFailed', 'RouterNotFound']);
+/**
+ * Ready reasons that say "this object cannot use its scope": such an object is no claimant and blocks nobody.
+ * InvalidSpec: the cloud refused its create (its intent was removed then), or the object cannot be read; neither
+ * holds a claim without a cloud resource or an intent (issue 17: a refused object squatted a router).
+ */
+export const INELIGIBLE_REASONS: ReadonlySet<string> = new Set(['CredentialsNotFound', 'AuthFailed', 'RouterNotFound', 'InvalidSpec']);
 
 /** Whether the object's status shows, for its current generation, that it cannot use its scope. */
 export function showsIneligible(obj: ManagedObject): boolean {

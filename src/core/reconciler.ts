@@ -636,7 +636,15 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
         this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud });
         return { result: await this.showResult(ctx, invisible, this.slowRetry(ctx.obj)) };
       }
-      if (classify(err) === 'conflict' && ex) {
+      const refusal = classify(err);
+      if (ex && err instanceof CloudError && err.status >= 400 && (refusal === 'terminal' || refusal === 'auth' || refusal === 'notFound')) {
+        // The cloud refused the create: nothing was made, so the intent goes too. A refused object holds no claim
+        // (it showed InvalidSpec or AuthFailed while its intent kept every other object off the scope); a retry
+        // stores a new intent first, as any create does.
+        await this.patchMeta(ctx, { annotations: { [CREATE_INTENT_ANNOTATION]: null } });
+        this.posts.delete(uid);
+      }
+      if (refusal === 'conflict' && ex) {
         // The seed cloud refuses a second service on a router: someone else's service appeared meanwhile.
         return {
           result: await this.showResult(ctx, {

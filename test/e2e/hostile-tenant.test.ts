@@ -9,6 +9,7 @@
 //   be deleted.
 // - Another team's VPN service deleted through a copied finalizer and create intent, or through its id as importId;
 //   two namespaces with identical manifests sharing (and fighting over) one cloud IKE policy.
+// - Squatting with a refused object: an object whose create the cloud refused (400) holds no claim on the router.
 // - Double-create by timing: objects on one router that are all older than the claim grace without a create intent
 //   (applied while the operator was down; waiters woken together by the owner's deletion) get one service per router.
 import { randomUUID } from 'node:crypto';
@@ -264,5 +265,25 @@ describe("another team's cloud resources", () => {
     expect(other.status?.id).toBe(ids[1]);
     expect(other.status?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('Active');
     expect(sim.countOf({ method: 'DELETE', route: '/v2.0/vpn/ikepolicies/{id}' })).toBe(1);
+  });
+});
+
+describe('squatting with a refused object', () => {
+  it('an older object whose create the cloud refused (400, InvalidSpec) blocks nobody', async () => {
+    const ns = [await vpns.namespace('squatter'), await vpns.namespace('victim')];
+    const router = randomUUID();
+    sim.addRouter({ id: router, gatewayV4: '203.0.113.46' });
+    const remove = sim.injectFault({ route: 'POST /v2.0/vpn/vpnservices', status: 400, message: 'Invalid input for operation: refused for this test.', times: 1 });
+    try {
+      await vpns.apply(ns[0]!, 'squat', { routerId: router });
+      await vpns.waitReason(ns[0]!, 'squat', 'InvalidSpec');
+    } finally {
+      remove();
+    }
+    expect((await raw(ns[0]!, 'squat')).metadata.annotations?.[CREATE_INTENT_ANNOTATION]).toBeUndefined();
+    await sleep(1_100); // the victim is younger
+    await vpns.apply(ns[1]!, 'vpn', { routerId: router });
+    const v = await vpns.waitReason(ns[1]!, 'vpn', 'Active', 30_000);
+    expect(sim.services().filter((x) => x.router_id === router).map((x) => x.id)).toEqual([v.status!.id]);
   });
 });
