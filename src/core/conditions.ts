@@ -16,7 +16,9 @@ export const REASONS = {
   AuthFailed: { ready: 'False', phase: 'stalled' },
   CredentialsNotFound: { ready: 'False', phase: 'stalled' },
   CloudUnavailable: { ready: 'False', phase: 'reconciling' },
-  Down: { ready: 'False', phase: 'done' },
+  // A tunnel (or service) the cloud reports DOWN needs a person: Stalled, so kstatus says Failed and Flux stops
+  // waiting for it (Argo CD: Degraded). The operator keeps watching and shows Active when it comes up.
+  Down: { ready: 'False', phase: 'stalled' },
   Error: { ready: 'False', phase: 'stalled' },
   Deleting: { ready: 'False', phase: 'reconciling' },
   DeleteBlocked: { ready: 'False', phase: 'reconciling' },

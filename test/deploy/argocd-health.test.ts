@@ -98,9 +98,8 @@ const expected: Record<string, string> = {
 };
 
 /**
- * What kstatus says for each reason: Stalled=True → Failed, Reconciling=True → InProgress, Ready=True → Current; Ready=False
- * with neither (Down: the cloud reports DOWN) → InProgress, so Flux keeps waiting for a tunnel that is down (Argo CD:
- * Degraded).
+ * What kstatus says for each reason: Stalled=True → Failed (also Down: a tunnel that is down needs a person, so Flux
+ * stops waiting for it; Argo CD: Degraded), Reconciling=True → InProgress, Ready=True → Current.
  */
 const expectedKstatus: Record<Reason, string> = Object.fromEntries(
   (Object.keys(REASONS) as Reason[]).map((r) => [r, REASONS[r].phase === 'stalled' ? 'Failed' : REASONS[r].ready === 'True' ? 'Current' : 'InProgress']),
