@@ -135,9 +135,15 @@ interface Ctx<O> {
   obj: O;
   log: Logger;
   cloud?: CloudHandle;
+  /** The resourceVersions of the Secrets this pass read its inputs from (a PSK), by field. */
+  secretVersions?: Readonly<Record<string, string>>;
 }
 
 type Got<R> = { resource: R } | { result: ReconcileResult };
+
+function versionsKey(v: Readonly<Record<string, string>> | undefined): string {
+  return JSON.stringify(Object.entries(v ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   private readonly a: ResourceAdapter<O, R, P>;
@@ -156,7 +162,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   /** Objects whose finalizer we removed, by uid: a stale cached copy is not acted on again. */
   private readonly released = new Map<string, number>();
   /** Last refusal per key: the generation refused, when, and on which cloud handle. */
-  private readonly refused = new Map<string, { generation: number; at: number; cloud: CloudHandle | undefined }>();
+  private readonly refused = new Map<string, { generation: number; at: number; cloud: CloudHandle | undefined; secrets: string }>();
   /** Poll attempts per key while the cloud is pending. */
   private readonly polls = new Map<string, number>();
   /** When the cloud's data for a key was last taken (a poll needs a newer snapshot to make progress). */
@@ -273,7 +279,8 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
     const refused = this.refused.get(ctx.key);
     if (refused && refused.generation === obj.metadata.generation && refused.cloud === cloud) {
       const wait = refused.at + this.cfg.terminalRetryMs - this.now();
-      if (wait > 0) return { requeueAfterMs: obj.spec.cloudCredentialsRef ? Math.min(wait, SECRET_RECHECK_MS) : wait };
+      // A Secret the object takes an input from (a PSK) that changed since the refusal is retried at once too.
+      if (wait > 0 && !(await this.secretInputsChanged(obj, refused.secrets))) return { requeueAfterMs: this.hasSecrets(obj) ? Math.min(wait, SECRET_RECHECK_MS) : wait };
     }
     try {
       // References and Secret inputs first: an object that has nothing in the cloud yet waits, naming what it waits
@@ -281,6 +288,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
       const got = await this.inputs(ctx);
       if ('result' in got) return got.result;
       const inputs = got.inputs;
+      ctx.secretVersions = inputs.secretVersions;
       const intent = readIntent(obj);
       const needsCreate = !obj.status?.id && !obj.spec.importId;
       const ex = this.a.exclusive;
@@ -633,7 +641,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
         // The credentials cannot see the scope: no claimant; nothing was created, so the intent goes at once.
         await this.patchMeta(ctx, { annotations: { [CREATE_INTENT_ANNOTATION]: null } });
         this.posts.delete(uid);
-        this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud });
+        this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud, secrets: versionsKey(ctx.secretVersions) });
         return { result: await this.showResult(ctx, invisible, this.slowRetry(ctx.obj)) };
       }
       const refusal = classify(err);
@@ -996,7 +1004,7 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
   }
 
   private async refuse(ctx: Ctx<O>, outcome: Outcome): Promise<{ result: ReconcileResult }> {
-    this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud: ctx.cloud });
+    this.refused.set(ctx.key, { generation: ctx.obj.metadata.generation, at: this.now(), cloud: ctx.cloud, secrets: versionsKey(ctx.secretVersions) });
     const changed = await this.show(ctx, undefined, outcome);
     if (changed) this.writer.event(ctx.obj, 'Warning', 'CloudError', outcome.message);
     return { result: { requeueAfterMs: this.slowRetry(ctx.obj) } };
@@ -1004,7 +1012,24 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
 
   /** Credentials from a Secret are looked at again soon (a fixed Secret is picked up within seconds). */
   private slowRetry(obj: O): number {
-    return obj.spec.cloudCredentialsRef ? Math.min(SECRET_RECHECK_MS, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs;
+    return this.hasSecrets(obj) ? Math.min(SECRET_RECHECK_MS, this.cfg.terminalRetryMs) : this.cfg.terminalRetryMs;
+  }
+
+  /** Whether the object takes anything from Secrets (credentials or an input such as a PSK): they can change any time. */
+  private hasSecrets(obj: O): boolean {
+    return obj.spec.cloudCredentialsRef !== undefined || (this.a.secretInputs?.(obj) ?? []).length > 0;
+  }
+
+  /** Whether the Secrets of the object's inputs are at other versions than `before` (a cached read each). */
+  private async secretInputsChanged(obj: O, before: string): Promise<boolean> {
+    const inputs = this.a.secretInputs?.(obj) ?? [];
+    if (!inputs.length || !this.secrets) return false;
+    const now: Record<string, string> = {};
+    for (const si of inputs) {
+      const data = await this.secrets.read(obj.metadata.namespace, si.name);
+      if (data) now[si.field] = data.resourceVersion;
+    }
+    return versionsKey(now) !== before;
   }
 
   private async credentialsMissing(ctx: Ctx<O>, err: CredentialsError): Promise<ReconcileResult> {
