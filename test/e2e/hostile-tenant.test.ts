@@ -23,6 +23,8 @@ import { CRD_PATH, KubeClient, crdFiles, installCrd } from '../support/kube.ts';
 import { OperatorProcess, eventually } from '../support/operator.ts';
 import { Vpns, ready, vpnPath } from '../support/vpns.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/index.ts';
+import { Objects, readyOf } from '../support/objects.ts';
+import { newSite, siteObjects } from '../support/sites.ts';
 import { CREATE_INTENT_ANNOTATION, FINALIZER } from '../../src/api/vpnservice.ts';
 import { MERGE_PATCH } from '../../src/kube/client.ts';
 
@@ -285,5 +287,25 @@ describe('squatting with a refused object', () => {
     await vpns.apply(ns[1]!, 'vpn', { routerId: router });
     const v = await vpns.waitReason(ns[1]!, 'vpn', 'Active', 30_000);
     expect(sim.services().filter((x) => x.router_id === router).map((x) => x.id)).toEqual([v.status!.id]);
+  });
+});
+
+describe('a connection the cloud refused, then fixed in its Secret', () => {
+  it('is retried within seconds of the Secret change, not after the 5-minute refusal hold', async () => {
+    const objs = new Objects(kube);
+    const ns = await vpns.namespace('psk-retry');
+    const site = newSite(sim, ns, 'pskr');
+    const remove = sim.injectFault({ route: 'POST /v2.0/vpn/ipsec-site-connections', status: 400, message: 'Invalid input for psk: refused for this test.', times: 1 });
+    try {
+      for (const o of siteObjects(site)) await objs.create(o);
+      await objs.waitReason('IPsecSiteConnection', ns, site.names.conn, (r) => r === 'InvalidSpec', 30_000);
+    } finally {
+      remove();
+    }
+    const fixedAt = Date.now();
+    await kube.request('PATCH', `/api/v1/namespaces/${ns}/secrets/${site.pskSecret}`, { stringData: { psk: 'a-new-Key-9f2c41d7' } }, MERGE_PATCH);
+    const o = await objs.waitReason('IPsecSiteConnection', ns, site.names.conn, (r) => r === 'Provisioning' || r === 'Active', 40_000);
+    console.log(`refused connection, Secret fixed: ${readyOf(o)?.reason} after ${Date.now() - fixedAt} ms`);
+    expect(Date.now() - fixedAt).toBeLessThan(40_000);
   });
 });
