@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { fetch, Agent } from 'undici';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ensureLocalOpenStack, type LocalOpenStack } from '../support/openstack.ts';
+import { ensureLocalOpenStack, landedPost, neutronRequest, type LocalOpenStack } from '../support/openstack.ts';
 /** The local Neutron closes each connection after one response (scripts/cloud/up.sh): no keep-alive here. */
 const noKeepAlive = new Agent({ pipelining: 0 });
 
@@ -67,14 +67,10 @@ async function userToken(): Promise<{ token: string; body: z.infer<typeof catalo
 }
 
 async function neutron(token: string, method: string, p: string, body?: unknown) {
-  const res = await fetch(`${cloud.networkUrl}/v2.0/${p}`, {
-    dispatcher: noKeepAlive,
-    method,
-    headers: { 'x-auth-token': token, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as unknown) : undefined, requestId: res.headers.get('x-openstack-request-id') };
+  const headers = { 'x-auth-token': token, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) };
+  // Survives a crash of Neutron's API worker under the request (see neutronRequest).
+  const res = await neutronRequest(`${cloud.networkUrl}/v2.0/${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, landedPost(cloud.networkUrl, p, body, headers));
+  return { status: res.status, json: res.text ? (JSON.parse(res.text) as unknown) : undefined, requestId: res.headers.get('x-openstack-request-id') };
 }
 
 async function waitForStatus(token: string, id: string, want: string, timeoutMs: number): Promise<number> {

@@ -20,6 +20,34 @@ import { z } from 'zod';
 /** The local Neutron closes each connection after one response (scripts/cloud/up.sh): no keep-alive here. */
 const noKeepAlive = new Agent({ pipelining: 0 });
 
+/**
+ * A request to the local Neutron that survives its API worker dying under it. Debian's neutron-server (eventlet on
+ * Python 3.11) now and then crashes a worker (`SystemError: ... switch of GreenThread ... returned NULL`, then
+ * "Child killed by signal 11" in its log; it respawns in ~20 ms), and the request in flight ends with the socket
+ * closed and nothing read. The test clients ask again: GET, PUT and DELETE as they are; a POST first looks for what
+ * it would have made (`landed`: a lookup by the body's name), so a POST that did land is not made twice.
+ */
+export async function neutronRequest(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string | undefined },
+  landed?: () => Promise<{ status: number; text: string } | undefined>,
+): Promise<{ status: number; text: string; headers: Headers }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(url, { ...init, dispatcher: noKeepAlive });
+      return { status: res.status, text: await res.text(), headers: res.headers as unknown as Headers };
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 3 || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET' && code !== 'ECONNREFUSED')) throw err;
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1))); // the worker respawns
+      if (init.method === 'POST' && landed) {
+        const got = await landed();
+        if (got) return { ...got, headers: new Headers() };
+      }
+    }
+  }
+}
+
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scriptsDir = path.join(repoRoot, 'scripts/cloud');
@@ -262,14 +290,9 @@ async function start(dataplane: boolean): Promise<LocalOpenStack> {
   }
 
   async function neutron(method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    const res = await fetch(`${info.networkUrl}/v2.0/${p}`, {
-      dispatcher: noKeepAlive,
-      method,
-      headers: { 'x-auth-token': await token('local-admin'), accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+    const headers = { 'x-auth-token': await token('local-admin'), accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) };
+    const res = await neutronRequest(`${info.networkUrl}/v2.0/${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, landedPost(info.networkUrl, p, body, headers));
+    return { status: res.status, json: res.text ? (JSON.parse(res.text) as unknown) : undefined };
   }
   async function create<T extends z.ZodType>(p: string, key: string, body: Record<string, unknown>, schema: T): Promise<z.infer<T>> {
     const r = await neutron('POST', p, { [key]: body });
@@ -355,5 +378,24 @@ async function start(dataplane: boolean): Promise<LocalOpenStack> {
     token,
     agentReport: (serviceId, status) => agentReport(info.neutronConf, [serviceId], status),
     createSiteConnection,
+  };
+}
+
+/**
+ * For a POST of `{<key>: {name, ...}}` to a collection: a look-up by that name, answering as the POST would have
+ * (201 with the one found), or undefined when it did not land (or the body has no name to look for).
+ */
+export function landedPost(networkUrl: string, p: string, body: unknown, headers: Record<string, string>): () => Promise<{ status: number; text: string } | undefined> {
+  return async () => {
+    if (typeof body !== 'object' || body === null) return undefined;
+    const [key, inner] = Object.entries(body)[0] ?? [];
+    const name = (inner as { name?: unknown } | undefined)?.name;
+    if (key === undefined || typeof name !== 'string' || name === '') return undefined;
+    const res = await fetch(`${networkUrl}/v2.0/${p}?name=${encodeURIComponent(name)}`, { headers, dispatcher: noKeepAlive });
+    if (res.status !== 200) return undefined;
+    const list = (await res.json()) as Record<string, Array<Record<string, unknown>>>;
+    const items = Object.values(list).find((v) => Array.isArray(v)) ?? [];
+    if (items.length !== 1) return undefined;
+    return { status: 201, text: JSON.stringify({ [key]: items[0] }) };
   };
 }
