@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { INTERFACES, type CloudConfig, type EndpointInterface } from './config.ts';
 import { classify, CloudError } from './errors.ts';
 import type { CloudLogger, HttpTransport } from './http.ts';
+import { Redactor } from './redact.ts';
 import { Secret } from './secret.ts';
 
 const CatalogEndpointSchema = z.object({
@@ -164,6 +165,12 @@ export function authRequestBody(config: CloudConfig): unknown {
   return body;
 }
 
+/** The secrets of a cloud's credentials (password, application credential secret, token): no error text holds them. */
+export function credentialSecrets(config: CloudConfig): Secret[] {
+  const a = config.auth;
+  return [a.password, a.applicationCredentialSecret, a.token].filter((s): s is Secret => s !== undefined);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 export interface KeystoneAuthOptions {
@@ -267,12 +274,14 @@ export class KeystoneAuth implements Authenticator {
   async #authenticate(): Promise<AuthToken> {
     const cfg = this.#config;
     const base = identityBaseUrl(cfg.auth.authUrl!);
+    const secrets = credentialSecrets(cfg);
     const res = await this.#http.send({
       method: 'POST',
       url: `${base}/auth/tokens`,
       route: '/v3/auth/tokens',
       body: authRequestBody(cfg),
       expect: [200, 201],
+      secrets,
     });
     const receivedAt = this.#now();
     const subject = res.headers['x-subject-token'];
@@ -287,7 +296,7 @@ export class KeystoneAuth implements Authenticator {
         path: new URL(`${base}/auth/tokens`).pathname,
       });
     }
-    const body = parseTokenBody(res.text, res.status, res.requestId, 'POST', new URL(`${base}/auth/tokens`).pathname);
+    const body = parseTokenBody(res.text, res.status, res.requestId, 'POST', new URL(`${base}/auth/tokens`).pathname, secrets);
     const expires = parseKeystoneTime(body.token.expires_at);
     const issued = parseKeystoneTime(body.token.issued_at);
     let expiresAt: number | undefined;
@@ -329,9 +338,10 @@ export class KeystoneAuth implements Authenticator {
           token,
           headers: { 'x-subject-token': token.reveal() },
           expect: [200],
+          secrets: credentialSecrets(cfg),
         })
         .then((res): AuthToken => {
-          const body = parseTokenBody(res.text, res.status, res.requestId, 'GET', new URL(url).pathname);
+          const body = parseTokenBody(res.text, res.status, res.requestId, 'GET', new URL(url).pathname, credentialSecrets(cfg));
           return { ...staticToken(token), catalog: body.token.catalog, projectId: body.token.project?.id };
         });
       this.#staticCatalog = p;
@@ -360,6 +370,7 @@ function parseTokenBody(
   requestId: string | undefined,
   method: string,
   path: string,
+  secrets: readonly Secret[],
 ): z.infer<typeof TokenBodySchema> {
   let json: unknown;
   try {
@@ -377,6 +388,7 @@ function parseTokenBody(
       requestId,
       method,
       path,
+      secrets: new Redactor(secrets),
     });
   }
   return parsed.data;

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { CloudError } from './errors.ts';
 import type { HttpResponse } from './http.ts';
+import { Redactor } from './redact.ts';
 import type { NetworkSession } from './session.ts';
 
 const MAX_PAGES = 100_000;
@@ -16,6 +17,11 @@ export interface CollectionSpec<S extends z.ZodType<{ id: string }>> {
   singular: string;
   plural: string;
   schema: S;
+  /**
+   * Request fields that hold secrets (a site connection's `psk`): their values are passed down as the request's
+   * secrets, so that no error of a create or update quotes them, in any encoding (src/cloud/redact.ts).
+   */
+  secretFields?: readonly string[];
 }
 
 export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends object, U extends object> {
@@ -32,8 +38,9 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
   /** POST; fields left undefined are not sent. */
   async create(req: C): Promise<z.infer<S>> {
     const { path, singular } = this.#spec;
-    const res = await this.#session.request({ method: 'POST', path, route: path, body: { [singular]: defined(req) } });
-    return this.#one(res, 'POST', path);
+    const secrets = this.#secretsOf(req);
+    const res = await this.#session.request({ method: 'POST', path, route: path, body: { [singular]: defined(req) }, secrets });
+    return this.#one(res, 'POST', path, secrets);
   }
 
   /** GET one; a missing resource is a CloudError classified `notFound`. */
@@ -46,8 +53,9 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
   /** PUT with the given fields. */
   async update(id: string, patch: U): Promise<z.infer<S>> {
     const path = `${this.#spec.path}/${encodeURIComponent(id)}`;
-    const res = await this.#session.request({ method: 'PUT', path, route: `${this.#spec.path}/{id}`, body: { [this.#spec.singular]: defined(patch) } });
-    return this.#one(res, 'PUT', path);
+    const secrets = this.#secretsOf(patch);
+    const res = await this.#session.request({ method: 'PUT', path, route: `${this.#spec.path}/{id}`, body: { [this.#spec.singular]: defined(patch) }, secrets });
+    return this.#one(res, 'PUT', path, secrets);
   }
 
   /**
@@ -120,10 +128,20 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
     return out;
   }
 
-  #one(res: HttpResponse, method: string, path: string): z.infer<S> {
+  #one(res: HttpResponse, method: string, path: string, secrets: readonly string[] = []): z.infer<S> {
     const parsed = z.object({ [this.#spec.singular]: this.#spec.schema }).safeParse(parseJson(res, method, path));
-    if (!parsed.success) throw invalidResponse(res, method, path, parsed.error);
+    if (!parsed.success) throw invalidResponse(res, method, path, parsed.error, secrets);
     return parsed.data[this.#spec.singular] as z.infer<S>;
+  }
+
+  /** The values of the spec's secret fields in a request. */
+  #secretsOf(req: object): string[] {
+    const out: string[] = [];
+    for (const f of this.#spec.secretFields ?? []) {
+      const v = (req as Record<string, unknown>)[f];
+      if (typeof v === 'string' && v !== '') out.push(v);
+    }
+    return out;
   }
 }
 
@@ -141,9 +159,10 @@ function parseJson(res: HttpResponse, method: string, path: string): unknown {
   }
 }
 
-function invalidResponse(res: HttpResponse, method: string, path: string, err: z.ZodError): CloudError {
+function invalidResponse(res: HttpResponse, method: string, path: string, err: z.ZodError, secrets: readonly string[] = []): CloudError {
   const issue = err.issues[0];
   return new CloudError({
+    secrets: secrets.length > 0 ? new Redactor(secrets) : undefined,
     status: res.status,
     code: 'InvalidResponse',
     cloudMessage: `unexpected response${issue ? ` (${issue.path.join('.') || 'body'}: ${issue.message})` : ''}`,

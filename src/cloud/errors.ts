@@ -1,5 +1,8 @@
 // One error type for everything the cloud says (or fails to say), and the classification the reconciler acts on
 // (SPEC §3.7). Parsers cover the error bodies of SPEC §4: Neutron, Keystone, Huawei (two shapes), and non-JSON.
+// The secrets a request carried (password, token, PSK) are scrubbed from the body before it is parsed, from each
+// text after it is decoded and before it is clipped, and from the final message (src/cloud/redact.ts).
+import type { Redactor } from './redact.ts';
 
 export type CloudErrorKind = 'terminal' | 'retryable' | 'auth' | 'notFound' | 'conflict' | 'pendingState';
 
@@ -19,6 +22,8 @@ export interface CloudErrorInit {
   /** Overrides the classification derived from status/code (e.g. a missing catalog entry is terminal). */
   kind?: CloudErrorKind | undefined;
   cause?: unknown;
+  /** The secrets of the request: removed from code, cloudMessage, detail, requestId and the message. Not kept. */
+  secrets?: Redactor | undefined;
 }
 
 export class CloudError extends Error {
@@ -32,8 +37,9 @@ export class CloudError extends Error {
   readonly path: string;
   readonly kind: CloudErrorKind | undefined;
 
-  constructor(init: CloudErrorInit) {
-    super(formatMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
+  constructor(given: CloudErrorInit) {
+    const init = scrubInit(given);
+    super(init.secrets ? init.secrets.redact(formatMessage(init)) : formatMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'CloudError';
     this.status = init.status;
     this.code = init.code;
@@ -61,6 +67,18 @@ export class CloudError extends Error {
       kind: classify(this),
     };
   }
+}
+
+function scrubInit(init: CloudErrorInit): CloudErrorInit {
+  const r = init.secrets;
+  if (!r || r.empty) return init;
+  return {
+    ...init,
+    code: r.redact(init.code),
+    cloudMessage: r.redact(init.cloudMessage),
+    detail: r.redact(init.detail),
+    requestId: r.redact(init.requestId),
+  };
 }
 
 function formatMessage(init: CloudErrorInit): string {
@@ -94,15 +112,24 @@ function asText(v: unknown): string | undefined {
   return undefined;
 }
 
-function clip(s: string | undefined): string | undefined {
-  if (s === undefined) return undefined;
-  const t = s.replace(/\s+/g, ' ').trim();
-  if (t === '') return undefined;
-  return t.length > MAX_MESSAGE ? `${t.slice(0, MAX_MESSAGE)}…` : t;
+/** Whitespace collapsed, secrets removed (from the decoded text, before the cut), cut at MAX_MESSAGE. */
+function clipper(secrets: Redactor | undefined): (s: string | undefined) => string | undefined {
+  return (s) => {
+    if (s === undefined) return undefined;
+    // Scrubbed before and after the whitespace is collapsed (a secret may hold a run of spaces).
+    let t = (secrets ? secrets.redact(s) : s).replace(/\s+/g, ' ').trim();
+    if (secrets) t = secrets.redact(t);
+    if (t === '') return undefined;
+    return t.length > MAX_MESSAGE ? `${t.slice(0, MAX_MESSAGE)}…` : t;
+  };
 }
 
-/** Extracts code/message from a parsed JSON error body, whatever the cloud's format. */
-export function parseErrorJson(body: unknown): ParsedErrorBody {
+/**
+ * Extracts code/message from a parsed JSON error body, whatever the cloud's format. With `secrets`, messages are
+ * scrubbed before they are clipped (the other fields are scrubbed by parseErrorBody and CloudError).
+ */
+export function parseErrorJson(body: unknown, secrets?: Redactor): ParsedErrorBody {
+  const clip = clipper(secrets);
   if (!isRecord(body)) return {};
   // Neutron: {"NeutronError": {"type", "message", "detail"}} (old Neutron: {"NeutronError": "message"}).
   if ('NeutronError' in body) {
@@ -153,14 +180,26 @@ export function parseErrorJson(body: unknown): ParsedErrorBody {
   return {};
 }
 
-/** Parses an error response body (JSON in any of the known formats, or text/HTML). */
-export function parseErrorBody(text: string, contentType?: string): ParsedErrorBody {
+/**
+ * Parses an error response body (JSON in any of the known formats, or text/HTML). With `secrets`, the body is
+ * scrubbed before anything else, and every text taken from it again once decoded (JSON, entities), before the clip.
+ */
+export function parseErrorBody(text: string, contentType?: string, secrets?: Redactor): ParsedErrorBody {
+  if (!secrets || secrets.empty) return parseBody(text, contentType, undefined);
+  const p = parseBody(secrets.redact(text), contentType, secrets);
+  const out: ParsedErrorBody = { ...p };
+  if (p.code !== undefined) out.code = secrets.redact(p.code);
+  if (p.requestId !== undefined) out.requestId = secrets.redact(p.requestId);
+  return out;
+}
+
+function parseBody(text: string, contentType: string | undefined, secrets: Redactor | undefined): ParsedErrorBody {
   const trimmed = text.trim();
   if (trimmed === '') return {};
   const looksJson = (contentType ?? '').includes('json') || trimmed.startsWith('{');
   if (looksJson) {
     try {
-      const parsed = parseErrorJson(JSON.parse(trimmed));
+      const parsed = parseErrorJson(JSON.parse(trimmed), secrets);
       if (parsed.code !== undefined || parsed.message !== undefined) return parsed;
     } catch {
       // not JSON after all; fall through to text.
@@ -173,7 +212,7 @@ export function parseErrorBody(text: string, contentType?: string): ParsedErrorB
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
-  return { message: clip(plain) };
+  return { message: clipper(secrets)(plain) };
 }
 
 /**
@@ -209,12 +248,14 @@ export interface HttpErrorInput {
   headers: Record<string, string | string[] | undefined>;
   body: string;
   now?: number;
+  /** The secrets the request carried: no text of the error holds them (see parseErrorBody). */
+  secrets?: Redactor | undefined;
 }
 
 /** Builds the CloudError for an HTTP error response. */
 export function cloudErrorFromResponse(r: HttpErrorInput): CloudError {
   const ct = r.headers['content-type'];
-  const parsed = parseErrorBody(r.body, Array.isArray(ct) ? ct[0] : ct);
+  const parsed = parseErrorBody(r.body, Array.isArray(ct) ? ct[0] : ct, r.secrets);
   return new CloudError({
     status: r.status,
     code: parsed.code,
@@ -224,6 +265,7 @@ export function cloudErrorFromResponse(r: HttpErrorInput): CloudError {
     retryAfterMs: parseRetryAfter(r.headers['retry-after'], r.now),
     method: r.method,
     path: r.path,
+    secrets: r.secrets,
   });
 }
 

@@ -1,6 +1,7 @@
 // The HTTP layer shared by Keystone and Neutron calls: one undici Agent per cloud (keep-alive, bounded
 // connections, TLS as configured), a per-request timeout, error mapping to CloudError, and one observation per
-// request for metrics and logs. Tokens and request bodies are never logged.
+// request for metrics and logs. Tokens and request bodies are never logged, and an error built from a response
+// holds none of the request's secrets (its token and the `secrets` of the request), in any common encoding.
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import type { CloudConfig } from './config.ts';
@@ -8,6 +9,7 @@ import { CloudConfigError } from './config.ts';
 import { CloudError, cloudErrorFromResponse, requestIdFrom } from './errors.ts';
 import { CloudGate } from './gate.ts';
 import type { CloudGateOptions, GateState, Release } from './gate.ts';
+import { Redactor } from './redact.ts';
 import type { Secret } from './secret.ts';
 
 export interface RequestEvent {
@@ -86,6 +88,11 @@ export interface HttpRequest {
   body?: unknown;
   /** Statuses that count as success (default: any 2xx). */
   expect?: readonly number[];
+  /**
+   * Secrets the request carries besides the token (a password in the body, a PSK): scrubbed, like the token,
+   * from the texts of the CloudError an error response becomes.
+   */
+  secrets?: ReadonlyArray<string | Secret | undefined> | undefined;
 }
 
 export interface HttpResponse {
@@ -149,6 +156,8 @@ export class HttpTransport {
       headers['content-type'] = 'application/json';
     }
     if (req.token) headers['x-auth-token'] = req.token.reveal();
+    // Built only when an error is: what its texts must not hold.
+    const secrets = (): Redactor => new Redactor([req.token, ...(req.secrets ?? [])]);
 
     const started = performance.now();
     let release: Release;
@@ -204,11 +213,12 @@ export class HttpTransport {
           method: req.method,
           path,
           cause: e,
+          secrets: secrets(),
         });
       }
       const ok = req.expect ? req.expect.includes(status) : status >= 200 && status < 300;
       if (!ok) {
-        throw cloudErrorFromResponse({ method: req.method, path, status, headers: res.headers, body: text });
+        throw cloudErrorFromResponse({ method: req.method, path, status, headers: res.headers, body: text, secrets: secrets() });
       }
       return { status, headers: res.headers, text, requestId };
     } finally {

@@ -2,6 +2,7 @@
 export * from './secret.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './redact.ts';
 export * from './http.ts';
 export * from './auth.ts';
 export * from './session.ts';

@@ -11,6 +11,8 @@ export interface SessionRequest {
   route: string;
   body?: unknown;
   expect?: readonly number[];
+  /** Secrets in the body (a PSK): kept out of the texts of an error (HttpRequest.secrets). */
+  secrets?: readonly string[] | undefined;
 }
 
 export class NetworkSession {
@@ -46,6 +48,7 @@ export class NetworkSession {
     const r: HttpRequest = { method: req.method, url: base + req.path, route: req.route, token: token?.value };
     if (req.body !== undefined) r.body = req.body;
     if (req.expect !== undefined) r.expect = req.expect;
+    if (req.secrets !== undefined) r.secrets = req.secrets;
     return this.#http.send(r);
   }
 }

@@ -163,7 +163,7 @@ export function vpnaasClients(session: NetworkSession, opts: { pageSize?: number
     endpointGroups: new NeutronCollection(session, { path: '/vpn/endpoint-groups', singular: 'endpoint_group', plural: 'endpoint_groups', schema: EndpointGroupSchema }, opts),
     siteConnections: new NeutronCollection(
       session,
-      { path: '/vpn/ipsec-site-connections', singular: 'ipsec_site_connection', plural: 'ipsec_site_connections', schema: SiteConnectionSchema },
+      { path: '/vpn/ipsec-site-connections', singular: 'ipsec_site_connection', plural: 'ipsec_site_connections', schema: SiteConnectionSchema, secretFields: ['psk'] },
       opts,
     ),
   };

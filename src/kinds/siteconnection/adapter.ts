@@ -1,10 +1,10 @@
 // The IPsecSiteConnection adapter. It names its VPN service, policies and endpoint groups by reference (the core
 // resolves their cloud ids) and takes the pre-shared key from a Secret (the core reads it; it is compared and sent,
-// never logged or shown: cloud error texts are scrubbed of it). Its Ready follows the tunnel: PENDING_CREATE until
-// the VPN agent reports, then ACTIVE, DOWN or ERROR, re-read every 30 s in bulk.
+// never logged or shown: the site connection client declares `psk` a secret field, so the cloud layer scrubs it in
+// any encoding from the error of a create or update, src/cloud/redact.ts). Its Ready follows the tunnel:
+// PENDING_CREATE until the VPN agent reports, then ACTIVE, DOWN or ERROR, re-read every 30 s in bulk.
 import { cloudName } from '../../api/common.ts';
 import { PSK_RULE, type IPsecSiteConnection, type IPsecSiteConnectionStatus } from '../../api/siteconnection.ts';
-import { CloudError } from '../../cloud/errors.ts';
 import type { SiteConnection, SiteConnectionFields } from '../../cloud/vpnaas.ts';
 import type { Inputs, ResourceAdapter } from '../../core/adapter.ts';
 import type { Outcome } from '../../core/conditions.ts';
@@ -54,26 +54,6 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return n(a) === n(b);
 }
 
-/** Runs a cloud call whose body holds the PSK: no error text the cloud returns may carry it further. */
-export async function scrubbed<T>(psk: string | undefined, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (psk && err instanceof CloudError && (err.cloudMessage.includes(psk) || err.message.includes(psk))) {
-      throw new CloudError({
-        status: err.status,
-        code: err.code,
-        cloudMessage: err.cloudMessage.split(psk).join('***'),
-        requestId: err.requestId,
-        method: err.method,
-        path: err.path,
-        retryAfterMs: err.retryAfterMs,
-      });
-    }
-    throw err;
-  }
-}
-
 export function tunnelOutcome(r: SiteConnection): Outcome {
   const peer = r.peer_address;
   switch (r.status) {
@@ -118,18 +98,16 @@ export const siteConnectionAdapter: ResourceAdapter<Conn, SiteConnection, SiteCo
     const psk = inputs.secrets[PSK];
     const ids = inputs.ids;
     if (!psk || !ids.vpnServiceRef || !ids.ikePolicyRef || !ids.ipsecPolicyRef) throw new Error('internal: a site connection is created only with its references and PSK');
-    return scrubbed(psk, () =>
-      cloud.cloud.siteConnections.create({
-        ...updatable(obj, inputs),
-        vpnservice_id: ids.vpnServiceRef!,
-        ikepolicy_id: ids.ikePolicyRef!,
-        ipsecpolicy_id: ids.ipsecPolicyRef!,
-        peer_address: obj.spec.peerAddress,
-        peer_id: obj.spec.peerId ?? obj.spec.peerAddress,
-        psk,
-        ...(obj.spec.tenantId !== undefined ? { tenant_id: obj.spec.tenantId } : {}),
-      }),
-    );
+    return cloud.cloud.siteConnections.create({
+      ...updatable(obj, inputs),
+      vpnservice_id: ids.vpnServiceRef!,
+      ikepolicy_id: ids.ikePolicyRef!,
+      ipsecpolicy_id: ids.ipsecPolicyRef!,
+      peer_address: obj.spec.peerAddress,
+      peer_id: obj.spec.peerId ?? obj.spec.peerAddress,
+      psk,
+      ...(obj.spec.tenantId !== undefined ? { tenant_id: obj.spec.tenantId } : {}),
+    });
   },
 
   replaceReason(obj, r, inputs) {
@@ -160,7 +138,7 @@ export const siteConnectionAdapter: ResourceAdapter<Conn, SiteConnection, SiteCo
     return Object.keys(patch).length ? patch : undefined;
   },
   updateFields: (p) => Object.keys(p),
-  update: (cloud, id, patch) => scrubbed(patch.psk, () => cloud.cloud.siteConnections.update(id, patch)),
+  update: (cloud, id, patch) => cloud.cloud.siteConnections.update(id, patch),
 
   usedIds(obj) {
     const st = obj.status;
