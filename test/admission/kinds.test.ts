@@ -202,7 +202,10 @@ let kube: KubeClient;
 let kubectlBin: string;
 
 function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(kubectlBin, ['--kubeconfig', cp.kubeconfigPath, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  // A discovery/OpenAPI cache of this control plane only: ~/.kube/cache is keyed by host:port, and an earlier run's
+  // API server on the same port (other CRDs) made explain fail with "couldn't find resource".
+  const cache = path.join(path.dirname(cp.kubeconfigPath), 'kubectl-cache');
+  const r = spawnSync(kubectlBin, ['--kubeconfig', cp.kubeconfigPath, '--cache-dir', cache, ...args], { input, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -213,6 +216,16 @@ beforeAll(async () => {
   await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   const bin = execFileSync('bash', [path.join(repoRoot, 'test/controlplane/build.sh'), 'kubectl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   kubectlBin = path.join(bin.trim().split('\n').at(-1) ?? '', 'kubectl');
+  // kubectl explain reads the OpenAPI v3 document, which the API server publishes a moment after the CRDs are
+  // Established and served (about a second here, longer with more CEL rules to compile): wait for every kind in it.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const doc = (await kube.request('GET', `/openapi/v3/apis/${GROUP}/${VERSION}`).catch(() => undefined)) as { components?: { schemas?: Record<string, unknown> } } | undefined;
+    const names = Object.keys(doc?.components?.schemas ?? {});
+    if (KINDS.every((k) => names.includes(`dev.vpnaas.${VERSION}.${k.kind}`))) break;
+    if (Date.now() > deadline) throw new Error(`the OpenAPI v3 document of ${GROUP}/${VERSION} lacks kinds after 60 s: ${names.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }, 300_000);
 afterAll(async () => {
   await cp?.stop();
@@ -551,8 +564,8 @@ const immutables: Transition[] = [
 ];
 
 const mutables: Array<{ case: string; kind: string; from: Json; to: Json }> = [
-  { case: 'every field but tenantId and importId', kind: IKE_KIND, from: { tenantId: 'a' }, to: { ...info(IKE_KIND).full, tenantId: 'a', importId: undefined } },
-  { case: 'every field but tenantId and importId', kind: IPSEC_KIND, from: { tenantId: 'a' }, to: { ...info(IPSEC_KIND).full, tenantId: 'a', importId: undefined } },
+  { case: 'every field but tenantId, importId and cloudCredentialsRef', kind: IKE_KIND, from: { tenantId: 'a' }, to: { ...info(IKE_KIND).full, tenantId: 'a', importId: undefined, cloudCredentialsRef: undefined } },
+  { case: 'every field but tenantId, importId and cloudCredentialsRef', kind: IPSEC_KIND, from: { tenantId: 'a' }, to: { ...info(IPSEC_KIND).full, tenantId: 'a', importId: undefined, cloudCredentialsRef: undefined } },
   { case: 'the CIDRs (the operator replaces the group)', kind: EG_KIND, from: { type: 'cidr', endpoints: ['10.0.0.0/24'] }, to: { type: 'cidr', endpoints: ['10.0.0.0/24', '10.1.0.0/24'], name: 'new' } },
   { case: 'the type, with matching endpoints', kind: EG_KIND, from: { type: 'cidr', endpoints: ['10.0.0.0/24'] }, to: { type: 'subnet', endpoints: [UUID1] } },
   { case: 'endpoint groups, peer, PSK reference, dpd, mtu, admin state', kind: CONN_KIND, from: connMinimal, to: { ...connMinimal, localEndpointGroupRef: { name: 'local2' }, peerEndpointGroupRef: { name: 'peer2' }, peerAddress: '203.0.113.8', peerId: 'peer', localId: 'me', pskSecretRef: { name: 'psk2', key: 'k' }, dpd: { action: 'clear', interval: 5, timeout: 20 }, mtu: 1400, initiator: 'response-only', adminStateUp: false, description: 'd', name: 'n', deletionPolicy: 'Orphan' } },
