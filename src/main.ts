@@ -2,6 +2,7 @@
 // vpnaas-operator: `run` (the operator), `simulator` (a local cloud for demos and tests), `--help`.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { defaultHostPolicy, HostPatternError, parseHostAllowList } from './cloud/hosts.ts';
 import { runOperator } from './runtime/app.ts';
 
 const HELP = `vpnaas-operator: VpnService custom resources -> Neutron VPNaaS VPN services
@@ -17,6 +18,16 @@ Flags of 'run' (each also as an environment variable):
                                 find it: OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml,
                                 /etc/openstack/clouds.yaml. Objects may name their own with spec.cloudCredentialsRef.
   --namespace NS                watch only this namespace (VPNAAS_NAMESPACE; default: all namespaces)
+  --tenant-cloud-hosts LIST     the hosts that clouds from tenant Secrets (spec.cloudCredentialsRef) may send to: their
+                                auth_url, network_endpoint_override and the network endpoint of their Keystone's
+                                catalog; each request is checked before it is sent (VPNAAS_TENANT_CLOUD_HOSTS).
+                                Comma-separated entries: a host name (keystone.example.com; case, a trailing dot
+                                and IDN spelling do not matter), *.example.com (any name below example.com, not
+                                example.com itself), an IPv4/IPv6 address or CIDR (192.0.2.10, 10.0.0.0/8,
+                                2001:db8::/32), or * (any host). Ports are not part of it. Default: any host except
+                                loopback, link-local (169.254.0.0/16, the clouds' metadata service; fe80::/10),
+                                unspecified addresses, metadata names and cluster-internal names (single-label,
+                                *.svc, *.pod, *.cluster.local, *.localhost). The operator's own cloud is not checked.
   --workers N                   concurrent reconciles (VPNAAS_WORKERS; default 8)
   --resync DURATION             drift check period of settled objects, e.g. 10m, 90s (VPNAAS_RESYNC; default 10m)
   --log-level LEVEL             error|warn|info|debug (VPNAAS_LOG_LEVEL; default info)
@@ -46,6 +57,7 @@ const RunFlags = z
     kubeconfig: z.string().optional(),
     cloud: z.string().optional(),
     namespace: z.string().optional(),
+    'tenant-cloud-hosts': z.string().optional(),
     workers: z.coerce.number().int().min(1).max(256).default(8),
     resync: Duration.default('10m').transform(parseDuration),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -70,7 +82,7 @@ const RunFlags = z
   });
 
 const STRING_FLAGS = [
-  'kubeconfig', 'cloud', 'namespace', 'workers', 'resync', 'log-level', 'metrics-port', 'metrics-bind-address',
+  'kubeconfig', 'cloud', 'namespace', 'tenant-cloud-hosts', 'workers', 'resync', 'log-level', 'metrics-port', 'metrics-bind-address',
   'leader-election-namespace', 'leader-election-id', 'lease-duration', 'renew-deadline', 'retry-period', 'shutdown-timeout',
 ] as const;
 
@@ -114,10 +126,18 @@ async function run(argv: string[]): Promise<void> {
     throw new UsageError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n'));
   }
   const f = parsed.data;
+  let tenantCloudHosts;
+  try {
+    tenantCloudHosts = f['tenant-cloud-hosts'] === undefined ? defaultHostPolicy() : parseHostAllowList(f['tenant-cloud-hosts']);
+  } catch (e) {
+    if (e instanceof HostPatternError) throw new UsageError(`--tenant-cloud-hosts: ${e.message}`);
+    throw e;
+  }
   await runOperator({
     kubeconfig: f.kubeconfig,
     cloud: f.cloud,
     namespace: f.namespace,
+    tenantCloudHosts,
     workers: f.workers,
     resyncMs: f.resync,
     logLevel: f['log-level'],

@@ -2,6 +2,8 @@
 // un-scoped), application credentials, or a static token. Tokens are cached until shortly before `expires_at`
 // (5 min or 10% of the lifetime, whichever is smaller); concurrent callers share one auth request; invalidate()
 // drops a token the cloud refused. The network endpoint comes from the explicit override or the token's catalog.
+// For a tenant's cloud, auth_url, the override and the catalog's network endpoint (which the tenant's Keystone
+// chooses) are each checked against the admin's host policy before anything is sent to them (src/cloud/hosts.ts).
 import { z } from 'zod';
 import { INTERFACES, type CloudConfig, type EndpointInterface } from './config.ts';
 import { classify, CloudError } from './errors.ts';
@@ -180,6 +182,8 @@ export interface KeystoneAuthOptions {
 }
 
 const CATALOG_PATH = 'service catalog';
+/** A network endpoint refused before any request to it: observed under this route, without a method. */
+const ENDPOINT_CHECK = { method: '', route: 'network endpoint', path: 'network endpoint' };
 
 export class KeystoneAuth implements Authenticator {
   readonly #config: CloudConfig;
@@ -230,7 +234,10 @@ export class KeystoneAuth implements Authenticator {
 
   async networkEndpoint(token?: AuthToken): Promise<string> {
     const cfg = this.#config;
-    if (cfg.networkEndpointOverride) return networkBaseUrl(cfg.networkEndpointOverride);
+    if (cfg.networkEndpointOverride) {
+      this.#http.checkHost(cfg.networkEndpointOverride, `clouds.${cfg.cloudName}.network_endpoint_override`, ENDPOINT_CHECK);
+      return networkBaseUrl(cfg.networkEndpointOverride);
+    }
     let t = token;
     if (cfg.authType === 'token') t = await this.#catalogForStaticToken();
     else t ??= await this.token();
@@ -253,6 +260,7 @@ export class KeystoneAuth implements Authenticator {
         kind: 'terminal',
       });
     }
+    this.#http.checkHost(url, "the service catalog's network endpoint (chosen by the cloud's Keystone)", ENDPOINT_CHECK);
     return networkBaseUrl(url);
   }
 
@@ -274,6 +282,7 @@ export class KeystoneAuth implements Authenticator {
   async #authenticate(): Promise<AuthToken> {
     const cfg = this.#config;
     const base = identityBaseUrl(cfg.auth.authUrl!);
+    this.#http.checkHost(base, `clouds.${cfg.cloudName}.auth.auth_url`, { method: 'POST', route: '/v3/auth/tokens' });
     const secrets = credentialSecrets(cfg);
     const res = await this.#http.send({
       method: 'POST',
@@ -330,6 +339,7 @@ export class KeystoneAuth implements Authenticator {
       const token = cfg.auth.token!;
       const base = identityBaseUrl(cfg.auth.authUrl!);
       const url = `${base}/auth/tokens`;
+      this.#http.checkHost(base, `clouds.${cfg.cloudName}.auth.auth_url`, { method: 'GET', route: '/v3/auth/tokens' });
       const p = this.#http
         .send({
           method: 'GET',

@@ -4,8 +4,10 @@ import type { Authenticator } from './auth.ts';
 import { KeystoneAuth } from './auth.ts';
 import type { CloudConfig } from './config.ts';
 import type { CloudGateOptions, GateState } from './gate.ts';
+import type { HostPolicy } from './hosts.ts';
 import type { CloudLogger, RequestObserver } from './http.ts';
 import { HttpTransport, tlsSettingsFrom } from './http.ts';
+import { cloudLimits, type CloudLimits } from './limits.ts';
 import { NetworkSession } from './session.ts';
 import { RouterClient } from './routers.ts';
 import { VpnServiceClient } from './vpnservices.ts';
@@ -28,6 +30,10 @@ export interface CreateCloudOptions {
    * fail at once (retryable CloudError) for `coolDownMs` (15 s), then one probe goes through.
    */
   gate?: CloudGateOptions;
+  /** Response and listing bounds (src/cloud/limits.ts); default DEFAULT_LIMITS. */
+  limits?: Partial<CloudLimits>;
+  /** For a tenant's cloud: the hosts its requests may go to (src/cloud/hosts.ts), checked before each is sent. */
+  hosts?: HostPolicy;
 }
 
 export interface Cloud extends VpnaasClients {
@@ -51,6 +57,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Builds a Cloud. Reads cacert/cert/key files now: a missing file is a CloudConfigError here, not at first use. */
 export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}): Cloud {
+  const limits = cloudLimits(opts.limits);
   const http = new HttpTransport({
     cloudName: config.cloudName,
     tls: tlsSettingsFrom(config),
@@ -61,20 +68,23 @@ export function createCloud(config: CloudConfig, opts: CreateCloudOptions = {}):
     userAgent: 'vpnaas-operator',
     gate: opts.gate,
     now: opts.now,
+    maxResponseBytes: limits.maxResponseBytes,
+    hosts: opts.hosts,
   });
   const authOpts: { logger?: CloudLogger; now?: () => number } = {};
   if (opts.logger) authOpts.logger = opts.logger;
   if (opts.now) authOpts.now = opts.now;
   const auth = new KeystoneAuth(config, http, authOpts);
   const session = new NetworkSession(http, auth, opts.logger);
-  const vpnServices = new VpnServiceClient(session, opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {});
+  const clientOpts = { limits, ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}) };
+  const vpnServices = new VpnServiceClient(session, clientOpts);
   return {
     name: config.cloudName,
     config,
     endpoint: () => auth.networkEndpoint(),
     auth,
     vpnServices,
-    ...vpnaasClients(session, opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
+    ...vpnaasClients(session, clientOpts),
     routers: new RouterClient(session),
     maxRequestMs: http.maxRequestMs,
     gateState: () => http.gateState(),

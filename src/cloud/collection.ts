@@ -1,12 +1,13 @@
 // One Neutron collection (`/v2.0/vpn/<collection>`): create, get, update, delete and paged list, with every response
-// parsed by the kind's zod schema. The VPNaaS kinds other than VPN services use it (src/cloud/vpnaas.ts).
+// parsed by the kind's zod schema. The VPNaaS kinds other than VPN services use it (src/cloud/vpnaas.ts). A listing
+// call reads at most the limits' pages, objects and bytes (src/cloud/limits.ts).
 import { z } from 'zod';
 import { CloudError } from './errors.ts';
 import type { HttpResponse } from './http.ts';
+import { DEFAULT_LIMITS, ListingBudget, type CloudLimits } from './limits.ts';
 import { Redactor } from './redact.ts';
 import type { NetworkSession } from './session.ts';
 
-const MAX_PAGES = 100_000;
 /** 400s that mean "in use" (neutron-lib raises these as BadRequest). */
 const IN_USE_CODES = new Set(['EndpointGroupInUse']);
 
@@ -28,11 +29,13 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
   readonly #session: NetworkSession;
   readonly #spec: CollectionSpec<S>;
   readonly #pageSize: number;
+  readonly #limits: CloudLimits;
 
-  constructor(session: NetworkSession, spec: CollectionSpec<S>, opts: { pageSize?: number } = {}) {
+  constructor(session: NetworkSession, spec: CollectionSpec<S>, opts: { pageSize?: number; limits?: CloudLimits } = {}) {
     this.#session = session;
     this.#spec = spec;
     this.#pageSize = opts.pageSize ?? 1000;
+    this.#limits = opts.limits ?? DEFAULT_LIMITS;
   }
 
   /** POST; fields left undefined are not sent. */
@@ -85,7 +88,10 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
     }
   }
 
-  /** GET the collection with filters (query parameters), following the `<plural>_links` next link to the end. */
+  /**
+   * GET the collection with filters (query parameters), following the `<plural>_links` next link to the end, within
+   * the listing budget (a CloudError `ListingTooLarge` past it).
+   */
   async list(filters: Record<string, string | undefined> = {}, opts: { pageSize?: number } = {}): Promise<Array<z.infer<S>>> {
     const { path: base, plural, schema } = this.#spec;
     const q = new URLSearchParams();
@@ -99,12 +105,15 @@ export class NeutronCollection<S extends z.ZodType<{ id: string }>, C extends ob
     const seen = new Set<string>();
     const queries = new Set<string>();
     let query = q.toString();
-    for (let page = 0; page < MAX_PAGES; page++) {
+    const budget = new ListingBudget(this.#limits, base);
+    for (;;) {
+      budget.beforePage();
       queries.add(query);
       const res = await this.#session.request({ method: 'GET', path: `${base}?${query}`, route: base });
       const parsed = pageSchema.safeParse(parseJson(res, 'GET', base));
       if (!parsed.success) throw invalidResponse(res, 'GET', base, parsed.error);
       const items = parsed.data[plural] as Array<z.infer<S>>;
+      budget.afterPage(res.text, items.length);
       const links = parsed.data[`${plural}_links`] as Array<{ rel: string; href: string }> | null | undefined;
       let added = 0;
       for (const item of items) {

@@ -2,6 +2,8 @@
 // connections, TLS as configured), a per-request timeout, error mapping to CloudError, and one observation per
 // request for metrics and logs. Tokens and request bodies are never logged, and an error built from a response
 // holds none of the request's secrets (its token and the `secrets` of the request), in any common encoding.
+// A response body is read up to the cloud's limit (src/cloud/limits.ts); for a tenant's cloud, every request's host
+// is checked against the admin's policy before anything is sent (src/cloud/hosts.ts).
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import type { CloudConfig } from './config.ts';
@@ -9,6 +11,8 @@ import { CloudConfigError } from './config.ts';
 import { CloudError, cloudErrorFromResponse, requestIdFrom } from './errors.ts';
 import { CloudGate } from './gate.ts';
 import type { CloudGateOptions, GateState, Release } from './gate.ts';
+import { HostNotAllowedError, type HostPolicy } from './hosts.ts';
+import { DEFAULT_LIMITS, formatBytes } from './limits.ts';
 import { Redactor } from './redact.ts';
 import type { Secret } from './secret.ts';
 
@@ -21,7 +25,11 @@ export interface RequestEvent {
   status: number;
   durationMs: number;
   requestId: string | undefined;
-  /** For status 0: `Timeout`, or the connection error code (`ECONNRESET`, …). */
+  /**
+   * What went wrong: for status 0, `Timeout`, the connection error code (`ECONNRESET`, …), a code of the gate (not
+   * sent) or `HostNotAllowed` (not sent: a tenant's cloud naming a host the admin does not allow); with a status,
+   * `ResponseTooLarge` (the body was over the limit and not read further).
+   */
   error?: string | undefined;
 }
 
@@ -74,6 +82,10 @@ export interface HttpTransportOptions {
   gate?: CloudGateOptions | undefined;
   /** Clock of the fail-fast cool-down, for tests. */
   now?: (() => number) | undefined;
+  /** The largest response body read (default DEFAULT_LIMITS.maxResponseBytes, 4 MiB). */
+  maxResponseBytes?: number | undefined;
+  /** For a tenant's cloud: the hosts it may send to (checked before each request). None: any host. */
+  hosts?: HostPolicy | undefined;
 }
 
 export interface HttpRequest {
@@ -102,8 +114,6 @@ export interface HttpResponse {
   requestId: string | undefined;
 }
 
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
 export class HttpTransport {
   readonly #agent: Agent;
   readonly #opts: HttpTransportOptions;
@@ -131,14 +141,34 @@ export class HttpTransport {
     return this.#opts.timeoutMs;
   }
 
-  /** Requests in flight and waiting, and whether this cloud is failing fast. */
   /** The longest a request can take from the call to its end: the wait for a slot plus the request timeout. */
   get maxRequestMs(): number {
     return this.#gate.queueTimeoutMs + this.#opts.timeoutMs;
   }
 
+  /** Requests in flight and waiting, and whether this cloud is failing fast. */
   gateState(): GateState {
     return this.#gate.state();
+  }
+
+  /**
+   * Throws HostNotAllowedError when this cloud has a host policy that does not allow the host of `url` (or its
+   * scheme is not http(s)), after observing the refusal as a request of `at` without an answer (error
+   * `HostNotAllowed`); `what` names where the URL comes from (e.g. `the service catalog's network endpoint`).
+   */
+  checkHost(url: string, what: string, at: { method: string; route: string; path?: string }): void {
+    const policy = this.#opts.hosts;
+    if (policy === undefined) return;
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      u = undefined;
+    }
+    if (u && (u.protocol === 'http:' || u.protocol === 'https:') && policy.allows(u.hostname)) return;
+    const err = new HostNotAllowedError({ host: u?.hostname ?? url, what, method: at.method, path: at.path ?? u?.pathname ?? '' });
+    this.#observe({ cloud: this.#opts.cloudName, method: at.method, route: at.route, status: 0, durationMs: 0, requestId: undefined, error: err.code });
+    throw err;
   }
 
   /** Sends a request; returns the response for an expected status, throws CloudError otherwise. */
@@ -159,6 +189,7 @@ export class HttpTransport {
     // Built only when an error is: what its texts must not hold.
     const secrets = (): Redactor => new Redactor([req.token, ...(req.secrets ?? [])]);
 
+    this.checkHost(req.url, 'the request URL', { method: req.method, route: req.route, path });
     const started = performance.now();
     let release: Release;
     try {
@@ -185,6 +216,7 @@ export class HttpTransport {
     let status = 0;
     let requestId: string | undefined;
     let errorCode: string | undefined;
+    const maxBytes = this.#opts.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes;
     try {
       let res;
       let text: string;
@@ -199,8 +231,23 @@ export class HttpTransport {
         });
         status = res.statusCode;
         requestId = requestIdFrom(res.headers);
-        text = await readText(res.body);
+        text = await readText(res.body, res.headers['content-length'], maxBytes);
       } catch (e) {
+        if (e instanceof BodyTooLarge) {
+          // An answer, over the limit: not read further (the connection is dropped), an error of its own.
+          controller.abort();
+          errorCode = 'ResponseTooLarge';
+          throw new CloudError({
+            status,
+            code: errorCode,
+            cloudMessage: `the response body is larger than ${formatBytes(maxBytes)}, the operator's limit per cloud response${e.declared !== undefined ? ` (Content-Length ${e.declared})` : ''}; not read further`,
+            requestId,
+            method: req.method,
+            path,
+            kind: 'retryable',
+            secrets: secrets(),
+          });
+        }
         status = 0;
         errorCode = timedOut ? 'Timeout' : networkErrorCode(e);
         throw new CloudError({
@@ -257,13 +304,24 @@ export class HttpTransport {
   }
 }
 
-async function readText(body: AsyncIterable<Buffer | Uint8Array | string>): Promise<string> {
+class BodyTooLarge extends Error {
+  readonly declared: number | undefined;
+  constructor(declared?: number) {
+    super('response body too large');
+    this.declared = declared;
+  }
+}
+
+/** The body as text, refusing one over `max` bytes: by its Content-Length before reading, else once read past it. */
+async function readText(body: AsyncIterable<Buffer | Uint8Array | string>, contentLength: string | string[] | undefined, max: number): Promise<string> {
+  const declared = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
+  if (Number.isFinite(declared) && declared > max) throw new BodyTooLarge(declared);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
     size += b.length;
-    if (size > MAX_BODY_BYTES) throw new Error(`response body larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > max) throw new BodyTooLarge();
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -4,6 +4,8 @@ export * from './config.ts';
 export * from './errors.ts';
 export * from './redact.ts';
 export * from './http.ts';
+export * from './hosts.ts';
+export * from './limits.ts';
 export * from './auth.ts';
 export * from './session.ts';
 export * from './vpnservices.ts';

@@ -2,6 +2,7 @@
 // (neutron_lib.api.definitions.vpn and vpn_endpoint_groups). Responses are parsed with zod; unknown fields dropped.
 import { z } from 'zod';
 import { NeutronCollection } from './collection.ts';
+import type { CloudLimits } from './limits.ts';
 import type { NetworkSession } from './session.ts';
 
 const text = z
@@ -156,7 +157,7 @@ export interface VpnaasClients {
   siteConnections: SiteConnectionClient;
 }
 
-export function vpnaasClients(session: NetworkSession, opts: { pageSize?: number } = {}): VpnaasClients {
+export function vpnaasClients(session: NetworkSession, opts: { pageSize?: number; limits?: CloudLimits } = {}): VpnaasClients {
   return {
     ikePolicies: new NeutronCollection(session, { path: '/vpn/ikepolicies', singular: 'ikepolicy', plural: 'ikepolicies', schema: IkePolicySchema }, opts),
     ipsecPolicies: new NeutronCollection(session, { path: '/vpn/ipsecpolicies', singular: 'ipsecpolicy', plural: 'ipsecpolicies', schema: IpsecPolicySchema }, opts),

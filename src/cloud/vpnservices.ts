@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { CloudError } from './errors.ts';
 import type { HttpResponse } from './http.ts';
+import { DEFAULT_LIMITS, ListingBudget, type CloudLimits } from './limits.ts';
 import type { NetworkSession } from './session.ts';
 
 const nullableString = z
@@ -67,15 +68,15 @@ export interface ListVpnServicesOptions {
 
 export type VpnServiceField = keyof VpnService;
 
-const MAX_PAGES = 100_000;
-
 export class VpnServiceClient {
   readonly #session: NetworkSession;
   readonly #pageSize: number;
+  readonly #limits: CloudLimits;
 
-  constructor(session: NetworkSession, opts: { pageSize?: number } = {}) {
+  constructor(session: NetworkSession, opts: { pageSize?: number; limits?: CloudLimits } = {}) {
     this.#session = session;
     this.#pageSize = opts.pageSize ?? 1000;
+    this.#limits = opts.limits ?? DEFAULT_LIMITS;
   }
 
   /** POST /v2.0/vpn/vpnservices. */
@@ -125,8 +126,9 @@ export class VpnServiceClient {
   }
 
   /**
-   * GET /v2.0/vpn/vpnservices with filters, following `vpnservices_links` rel=next until the last page. With
-   * `fields`, only those fields (and `id`) are requested and returned.
+   * GET /v2.0/vpn/vpnservices with filters, following `vpnservices_links` rel=next until the last page, within the
+   * listing budget (a CloudError `ListingTooLarge` past it). With `fields`, only those fields (and `id`) are
+   * requested and returned.
    */
   list(opts?: ListVpnServicesOptions): Promise<VpnService[]>;
   list<K extends VpnServiceField>(
@@ -151,7 +153,9 @@ export class VpnServiceClient {
     const seen = new Set<string>();
     const queries = new Set<string>();
     let query = q.toString();
-    for (let page = 0; page < MAX_PAGES; page++) {
+    const budget = new ListingBudget(this.#limits, '/vpn/vpnservices');
+    for (;;) {
+      budget.beforePage();
       queries.add(query);
       const path = `/vpn/vpnservices?${query}`;
       const res = await this.#session.request({ method: 'GET', path, route: '/vpn/vpnservices' });
@@ -165,6 +169,7 @@ export class VpnServiceClient {
       });
       const parsed = pageSchema.safeParse(body);
       if (!parsed.success) throw invalidResponse(res, 'GET', '/vpn/vpnservices', parsed.error);
+      budget.afterPage(res.text, parsed.data.vpnservices.length);
       let added = 0;
       for (const s of parsed.data.vpnservices) {
         if (seen.has(s.id)) continue;

@@ -2,6 +2,11 @@
 // spec.cloudCredentialsRef, the clouds.yaml in a Secret of the object's namespace. One Cloud (connection pool,
 // token cache) and one set of bulk views per distinct cloud.
 //
+// A Secret's cloud is untrusted input (issue 17): with the admin's host policy (`--tenant-cloud-hosts`), a clouds.yaml
+// whose auth_url or network_endpoint_override names a host the policy does not allow is refused as it is read
+// (CredentialsNotFound, nothing sent), and every request of its cloud is checked again before it is sent (the
+// catalog's network endpoint is only known after authentication: src/cloud/auth.ts).
+//
 // Deletion always ends (SPEC §3.6): a Secret that objects use is guarded by a finalizer per object
 // (`vpnaas.dev/in-use-<uid>`), added before the object's first cloud write and removed once its cloud cleanup is
 // done. Deleting a namespace therefore leaves each Secret readable until the objects that used it are cleaned up,
@@ -9,6 +14,7 @@
 import { createCloud, type CreateCloudOptions } from '../cloud/cloud.ts';
 import { CloudConfigError, loadCloudConfigFromString, type CloudConfig } from '../cloud/config.ts';
 import { classify } from '../cloud/errors.ts';
+import { hostOf, TENANT_CLOUD_HOSTS_FLAG, type HostPolicy } from '../cloud/hosts.ts';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { z } from 'zod';
 import type { Cloud } from '../cloud/cloud.ts';
@@ -109,6 +115,8 @@ export class CloudResolverImpl implements CloudResolver {
   private readonly problem: string | undefined;
   private readonly kube: KubeClient | undefined;
   private readonly cloudOpts: CreateCloudOptions;
+  /** The hosts clouds from Secrets may use; undefined: any. */
+  private readonly tenantHosts: HostPolicy | undefined;
   private readonly secrets = new Map<string, SecretEntry>();
   private readonly reading = new Map<string, Promise<SecretEntry>>();
   private readonly secretTtlMs: number;
@@ -120,19 +128,22 @@ export class CloudResolverImpl implements CloudResolver {
     defaultProblem?: string | undefined;
     kube?: KubeClient;
     cloudOptions?: CreateCloudOptions;
+    /** The hosts clouds from Secrets may use (never the default cloud); undefined: any. */
+    tenantHosts?: HostPolicy | undefined;
     secretTtlMs?: number;
     now?: () => number;
   }) {
     this.now = opts.now ?? Date.now;
     this.cloudOpts = opts.cloudOptions ?? {};
+    this.tenantHosts = opts.tenantHosts;
     this.handle = opts.defaultConfig ? this.newHandle(opts.defaultConfig) : undefined;
     this.problem = opts.defaultProblem;
     this.kube = opts.kube;
     this.secretTtlMs = opts.secretTtlMs ?? 10_000;
   }
 
-  private newHandle(config: CloudConfig): CloudHandleImpl {
-    return new CloudHandleImpl(createCloud(config, this.cloudOpts), this.now);
+  private newHandle(config: CloudConfig, hosts?: HostPolicy): CloudHandleImpl {
+    return new CloudHandleImpl(createCloud(config, hosts ? { ...this.cloudOpts, hosts } : this.cloudOpts), this.now);
   }
 
   async resolve(obj: ManagedObject): Promise<CloudHandle> {
@@ -255,7 +266,9 @@ export class CloudResolverImpl implements CloudResolver {
           source: `Secret ${namespace}/${secretName} key clouds.yaml`,
           ...(cacert ? { cacert: Buffer.from(cacert, 'base64').toString('utf8') } : {}),
         });
-        entry.handle = this.newHandle(config);
+        const refused = this.refusedHost(config);
+        if (refused) entry.problem = refused;
+        else entry.handle = this.newHandle(config, this.tenantHosts);
       } catch (err) {
         if (!(err instanceof CloudConfigError)) throw err;
         entry.problem = err.message;
@@ -264,6 +277,31 @@ export class CloudResolverImpl implements CloudResolver {
     this.drop(key, prev);
     this.secrets.set(key, entry);
     return entry;
+  }
+
+  /**
+   * Why a Secret's cloud may not be used: its auth_url or network_endpoint_override names a host not allowed. The
+   * refusal is observed (once per Secret version) as the request it prevents, without an answer (`HostNotAllowed`).
+   */
+  private refusedHost(config: CloudConfig): string | undefined {
+    const policy = this.tenantHosts;
+    if (!policy) return undefined;
+    const urls: Array<[string, string | undefined, { method: string; route: string }]> = [
+      ['auth.auth_url', config.auth.authUrl, { method: 'POST', route: '/v3/auth/tokens' }],
+      ['network_endpoint_override', config.networkEndpointOverride, { method: '', route: 'network endpoint' }],
+    ];
+    for (const [field, url, at] of urls) {
+      if (url === undefined) continue;
+      const host = hostOf(url);
+      if (host !== undefined && policy.allows(host)) continue;
+      try {
+        this.cloudOpts.onRequest?.({ cloud: config.cloudName, ...at, status: 0, durationMs: 0, requestId: undefined, error: 'HostNotAllowed' });
+      } catch {
+        // an observer must not break the read
+      }
+      return `${config.source}: clouds.${config.cloudName}.${field} names host ${host ?? url}, which is not allowed for clouds from tenant Secrets: the cluster admin sets the allowed hosts (operator flag ${TENANT_CLOUD_HOSTS_FLAG}). Nothing was sent to it; use an allowed host, or ask the cluster admin to allow this one.`;
+    }
+    return undefined;
   }
 
   /** Drops entries nobody used for IDLE_EVICT_MS (at most once a minute). */

@@ -14,6 +14,7 @@
 // cache has them, refusal holds (a restart retries once), what this process knows of its own POSTs (unknown after
 // a restart: the cloud and the intent's age decide).
 import { CloudError, classify, retryAfterMs } from '../cloud/errors.ts';
+import { HostNotAllowedError } from '../cloud/hosts.ts';
 import { KubeApiError } from '../kube/client.ts';
 import { NO_INPUTS, type CloudResource, type Inputs, type ResourceAdapter } from './adapter.ts';
 import { canonicalScope, claimVerdict, type Claimant, type ClaimVerdict } from './claims.ts';
@@ -974,6 +975,9 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
 
   private async failure(ctx: Ctx<O>, err: unknown): Promise<ReconcileResult> {
     if (err instanceof CredentialsError) return this.credentialsMissing(ctx, err);
+    // A tenant's cloud naming a host the admin does not allow (its catalog, or a check at send time): nothing was
+    // sent; what to fix is in the Secret (or the admin's list), as for any unusable credentials.
+    if (err instanceof HostNotAllowedError) return this.credentialsMissing(ctx, hostRefusal(ctx.obj, err));
     if (err instanceof KubeApiError || !(err instanceof CloudError)) throw err;
     const kind = classify(err);
     ctx.log.warn('cloud request failed', { decision: kind, status: err.status, code: err.code, requestId: err.requestId, error: err.message });
@@ -1139,6 +1143,12 @@ export class Reconciler<O extends ManagedObject, R extends CloudResource, P> {
 
 function capital(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function hostRefusal(obj: ManagedObject, err: HostNotAllowedError): CredentialsError {
+  const ref = obj.spec.cloudCredentialsRef;
+  const whose = ref ? `The cloud ${ref.cloudName} of Secret ${obj.metadata.namespace}/${ref.secretName}: ` : '';
+  return new CredentialsError(`${whose}${err.cloudMessage}.`);
 }
 
 function cloudText(err: unknown): string {

@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { CloudConfigError, loadCloudConfig, type CloudConfig } from '../cloud/config.ts';
+import type { HostPolicy } from '../cloud/hosts.ts';
 import { CloudResolverImpl } from '../controller/clouds.ts';
 import { Manager } from '../controller/manager.ts';
 import { readyCondition } from '../core/conditions.ts';
@@ -18,6 +19,8 @@ export interface AppConfig {
   kubeconfig: string | undefined;
   cloud: string | undefined;
   namespace: string | undefined;
+  /** The hosts clouds from tenant Secrets may send to (--tenant-cloud-hosts, or its default). */
+  tenantCloudHosts: HostPolicy;
   workers: number;
   resyncMs: number;
   logLevel: LogLevel;
@@ -69,7 +72,9 @@ export async function runOperator(cfg: AppConfig): Promise<void> {
     defaultProblem,
     kube,
     cloudOptions: { logger: log, onRequest: metrics.cloudObserver },
+    tenantHosts: cfg.tenantCloudHosts,
   });
+  log.info('hosts allowed for clouds from tenant Secrets', { tenantCloudHosts: cfg.tenantCloudHosts.description });
 
   const controller = new Manager({
     kubeConfig: access,

@@ -99,6 +99,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
+  const cloudErrors = new Counter({
+    name: `${p}cloud_request_errors_total`,
+    help: 'Cloud requests without a usable answer, by method, route template and error: Timeout, a connection error code (ECONNRESET, ...), a code of the cloud gate (not sent), HostNotAllowed (not sent: a tenant cloud naming a host the admin does not allow), ResponseTooLarge (a body over the limit per response, not read further).',
+    labelNames: ['method', 'route', 'error'] as const,
+    registers: [registry],
+  });
+
   const kubeRequests = new Counter({
     name: `${p}kube_requests_total`,
     help: 'Kubernetes API requests by method, route template and HTTP status (0: no response).',
@@ -203,6 +210,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const cloudObserver: RequestObserver = (e: RequestEvent) => {
     cloudRequests.inc({ method: e.method, route: e.route, status: String(e.status) });
+    if (e.error !== undefined) cloudErrors.inc({ method: e.method, route: e.route, error: labelValue(e.error) });
     cloudDuration.observe({ method: e.method, route: e.route }, seconds(e.durationMs));
   };
 

@@ -57,6 +57,8 @@ export { runSimulatorCli } from './cli.ts';
 export interface SimulatorOptions {
   /** Default 0: a free port. */
   port?: number;
+  /** The loopback address to listen on (default 127.0.0.1): another one (127.0.0.2) is another host to a client. */
+  host?: string;
   /** Default 0 (ACTIVE on the next read); null or negative: never on its own. */
   activeDelayMs?: number | null;
   /** Default true. */
@@ -88,7 +90,7 @@ export interface ProjectInfo {
 }
 
 export interface Simulator {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (or the `host` it listens on) */
   url: string;
   /** Keystone: `${url}/v3`. */
   authUrl: string;
@@ -295,8 +297,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   routes.add('keystone', keystoneRoutes(state));
   routes.add('neutron', neutronRoutes(state));
   const server = createSimServer({ routes, faults, counters, networkPrefix });
-  const port = await listen(server, opts.port ?? 0);
-  state.url = `http://127.0.0.1:${port}`;
+  const host = opts.host ?? '127.0.0.1';
+  const port = await listen(server, opts.port ?? 0, host);
+  state.url = `http://${host}:${port}`;
 
   let stopped: Promise<void> | undefined;
   return {

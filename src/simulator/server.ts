@@ -205,10 +205,12 @@ export function createSimServer(deps: ServerDeps): Server {
   return server;
 }
 
-export async function listen(server: Server, port: number): Promise<number> {
+/** Listens on a loopback address (127.0.0.1 by default; tests use 127.0.0.2 for a second host). */
+export async function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) throw new Error(`the simulator listens on loopback addresses only, not ${host}`);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });

@@ -85,6 +85,7 @@ describe('the Helm chart', () => {
       '--set', 'image.tag=1.2.3',
       '--set', 'watchNamespace=team-a',
       '--set', 'logLevel=debug',
+      '--set', 'tenantCloudHosts={keystone.example.com,*.cloud.example.com}',
       '--set', 'cloud.name=otc',
       '--set', 'extraEnv[0].name=HTTPS_PROXY',
       '--set', 'extraEnv[0].value=http://proxy:3128',
@@ -96,7 +97,7 @@ describe('the Helm chart', () => {
     const c = dep.spec.template.spec.containers[0];
     expect(dep.spec.replicas).toBe(3);
     expect(c?.image).toBe('registry.example.com/vpnaas-operator:1.2.3');
-    expect(c?.args).toEqual(['run', '--leader-elect', '--metrics-port=8080', '--namespace=team-a', '--log-level=debug']);
+    expect(c?.args).toEqual(['run', '--leader-elect', '--metrics-port=8080', '--namespace=team-a', '--log-level=debug', '--tenant-cloud-hosts=keystone.example.com,*.cloud.example.com']);
     expect(c?.env).toContainEqual({ name: 'OS_CLOUD', value: 'otc' });
     expect(c?.env).toContainEqual({ name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
     expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
@@ -105,5 +106,8 @@ describe('the Helm chart', () => {
   it('refuses values of the wrong type with a clear error', async () => {
     const err = await template(['--set', 'replicaCount=many']).then(() => undefined, (e: unknown) => String(e));
     expect(err).toMatch(/replicaCount/);
+    // One host per entry (the chart joins them with commas).
+    const hosts = await template(['--set-json', 'tenantCloudHosts=["a.example.com,b.example.com"]']).then(() => undefined, (e: unknown) => String(e));
+    expect(hosts).toMatch(/tenantCloudHosts/);
   });
 });

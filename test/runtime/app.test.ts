@@ -184,4 +184,16 @@ describe('flags', () => {
       expect(await op.exited()).toBe(2);
     }
   });
+
+  it('refuses a bad --tenant-cloud-hosts entry, naming it, and logs the hosts it allows', async () => {
+    for (const [v, says] of [['keystone.example.com,*cloud.example.com', '"*cloud.example.com": a * only as a whole first label'], ['https://iam.example.com', 'a host, not a URL']] as const) {
+      const op = operator(['--tenant-cloud-hosts', v]);
+      await eventually(() => op.output().includes('--tenant-cloud-hosts:'), `refusal of ${v}`, 30_000);
+      expect(op.output()).toContain(says);
+      expect(await op.exited()).toBe(2);
+    }
+    const op = operator(['--tenant-cloud-hosts', 'iam.example.com, *.cloud.example.com']);
+    await eventually(() => op.records().find((r) => r.message === 'hosts allowed for clouds from tenant Secrets'), 'the hosts logged', 30_000);
+    expect(op.records().find((r) => r.message === 'hosts allowed for clouds from tenant Secrets')?.tenantCloudHosts).toBe('iam.example.com, *.cloud.example.com');
+  });
 });

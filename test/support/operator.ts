@@ -15,6 +15,12 @@ export interface OperatorOptions {
   cloudName?: string;
   args?: string[];
   env?: Record<string, string>;
+  /**
+   * --tenant-cloud-hosts: the tests' clouds (simulators, the local OpenStack, proxies) are on 127.0.0.1, which the
+   * operator's default refuses for tenant Secrets; so the harness allows it as an admin would list their cloud.
+   * null: no flag (the operator's default).
+   */
+  tenantCloudHosts?: string | null;
 }
 
 export class OperatorProcess {
@@ -37,7 +43,7 @@ export class OperatorProcess {
       writeFileSync(file, this.opts.cloudsYaml, { mode: 0o600 });
       env.OS_CLIENT_CONFIG_FILE = file;
     }
-    const args = [MAIN, 'run', '--kubeconfig', this.opts.kubeconfigPath, ...(this.opts.cloudName ? ['--cloud', this.opts.cloudName] : []), '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1', ...(this.opts.args ?? [])];
+    const args = [MAIN, 'run', '--kubeconfig', this.opts.kubeconfigPath, ...(this.opts.cloudName ? ['--cloud', this.opts.cloudName] : []), '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1', ...this.tenantHostsArgs(), ...(this.opts.args ?? [])];
     const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     this.proc = proc;
     let buf = '';
@@ -53,6 +59,11 @@ export class OperatorProcess {
     proc.stderr!.on('data', onData);
     this.exitPromise = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
     return this;
+  }
+
+  private tenantHostsArgs(): string[] {
+    const hosts = this.opts.tenantCloudHosts === undefined ? '127.0.0.1' : this.opts.tenantCloudHosts;
+    return hosts === null ? [] : ['--tenant-cloud-hosts', hosts];
   }
 
   get pid(): number | undefined {
