@@ -523,12 +523,13 @@ describe('VPN services', () => {
 
   it('api_timeout from clouds.yaml sets the request timeout', async () => {
     const s = await sim();
-    const c = cloudFrom(byNames(s, '    api_timeout: 0.25'), { timeoutMs: 10_000 });
+    // 1 s: the smallest api_timeout the operator accepts (src/cloud/config.ts bounds it to 1-600 s).
+    const c = cloudFrom(byNames(s, '    api_timeout: 1'), { timeoutMs: 10_000 });
     await c.vpnServices.list();
-    s.injectFault({ route: 'GET /v2.0/vpn/vpnservices', kind: 'latency', latencyMs: 1000, times: 1 });
+    s.injectFault({ route: 'GET /v2.0/vpn/vpnservices', kind: 'latency', latencyMs: 2500, times: 1 });
     const e = await caught(c.vpnServices.list());
     expect(e.code).toBe('Timeout');
-    expect(e.cloudMessage).toBe('no response within 250 ms');
+    expect(e.cloudMessage).toBe('no response within 1000 ms');
   });
 
   it('never logs or reports secrets', async () => {
