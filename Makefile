@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_BIN := $(shell scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: all deps build typecheck test test-unit test-tunnel chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-site bench-noisy bench-memory clean \
+.PHONY: all deps build typecheck test test-unit test-tunnel chaos demo controlplane-up controlplane-down cloud-up cloud-down bench bench-site bench-memory clean \
 	cluster-up cluster-down image install uninstall deploy undeploy run
 
 all: build
@@ -116,12 +116,6 @@ bench: deps
 
 bench-site: deps
 	node bench/site.ts --connections $${SITE_CONNECTIONS:-1000} --services $${SITE_SERVICES:-10} --workers $${WORKERS:-8}
-
-## make bench-noisy: HEALTHY VpnServices on the default cloud alone, then HANGING objects of a tenant whose cloud
-## accepts connections and never answers applied 0.2 s before them (bench/noisy-neighbour.ts); prints both times to
-## all Ready and their ratio (target <= 1.5x).
-bench-noisy: deps
-	node bench/noisy-neighbour.ts --healthy $${HEALTHY:-100} --hanging $${HANGING:-20} --workers $${WORKERS:-8}
 
 bench-memory: deps
 	node bench/memory.ts
