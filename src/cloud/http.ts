@@ -221,14 +221,24 @@ export class HttpTransport {
       let res;
       let text: string;
       try {
-        res = await this.#agent.request({
-          origin: url.origin,
-          path: url.pathname + url.search,
-          method: req.method,
-          headers,
-          body: body ?? null,
-          signal: controller.signal,
-        });
+        const send = () =>
+          this.#agent.request({
+            origin: url.origin,
+            path: url.pathname + url.search,
+            method: req.method,
+            headers,
+            body: body ?? null,
+            signal: controller.signal,
+          });
+        try {
+          res = await send();
+        } catch (e) {
+          // A GET whose connection the server closed before answering anything (a kept-alive socket it had dropped,
+          // an API worker that died under it, as Debian's neutron-server does now and then) is asked once more, within
+          // the same timeout: nothing was answered, and a GET changes nothing. Other methods are never repeated here.
+          if (req.method !== 'GET' || timedOut || !closedUnanswered(e)) throw e;
+          res = await send();
+        }
         status = res.statusCode;
         requestId = requestIdFrom(res.headers);
         text = await readText(res.body, res.headers['content-length'], maxBytes);
@@ -353,4 +363,10 @@ function networkErrorMessage(e: unknown): string {
     if (typeof c.message === 'string' && c.message && !parts.includes(c.message)) parts.push(c.message);
   }
   return parts.join(': ') || 'unknown error';
+}
+
+/** The server closed the connection before sending a single byte of an answer. */
+function closedUnanswered(e: unknown): boolean {
+  const err = e as { code?: unknown; socket?: { bytesRead?: unknown } } | null;
+  return err !== null && typeof err === 'object' && err.code === 'UND_ERR_SOCKET' && err.socket?.bytesRead === 0;
 }

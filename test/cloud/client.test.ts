@@ -630,3 +630,56 @@ ${extra}`;
     expect(await c.vpnServices.list()).toEqual([]);
   });
 });
+
+describe('a connection the server closes before answering', () => {
+  /** A network endpoint (auth_type none) that closes the first `drop` connections without a byte, then answers. */
+  async function flaky(drop: number): Promise<{ url: string; seen: string[]; close: () => void }> {
+    const seen: string[] = [];
+    let n = 0;
+    const server = net.createServer((sock) => {
+      sock.once('data', (d) => {
+        seen.push(d.toString('utf8').split(' ', 2).join(' ').split('?')[0]!);
+        if (n++ < drop) return void sock.destroy();
+        const body = JSON.stringify({ vpnservices: [] });
+        sock.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    return { url: `http://127.0.0.1:${port}`, seen, close: () => server.close() };
+  }
+  const noAuth = (url: string) => `clouds:\n  flaky:\n    auth_type: none\n    network_endpoint_override: ${url}\n`;
+
+  it('a GET is asked once more (a worker that died under it, a dropped keep-alive socket)', async () => {
+    const f = await flaky(1);
+    try {
+      const c = cloudFrom(noAuth(f.url));
+      expect(await c.vpnServices.list()).toEqual([]);
+      expect(f.seen).toEqual(['GET /v2.0/vpn/vpnservices', 'GET /v2.0/vpn/vpnservices']);
+    } finally {
+      f.close();
+    }
+  });
+
+  it('only once: a second close is the error', async () => {
+    const f = await flaky(2);
+    try {
+      const e = await caught(cloudFrom(noAuth(f.url)).vpnServices.list());
+      expect(e.status).toBe(0);
+      expect(f.seen).toHaveLength(2);
+    } finally {
+      f.close();
+    }
+  });
+
+  it('a POST is never repeated (it may have been done)', async () => {
+    const f = await flaky(1);
+    try {
+      const e = await caught(cloudFrom(noAuth(f.url)).vpnServices.create({ router_id: randomUUID() }));
+      expect(e.status).toBe(0);
+      expect(f.seen).toEqual(['POST /v2.0/vpn/vpnservices']);
+    } finally {
+      f.close();
+    }
+  });
+});

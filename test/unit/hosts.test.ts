@@ -166,7 +166,9 @@ describe('the default policy (no --tenant-cloud-hosts)', () => {
 });
 
 // Properties of `*.domain` and exact names over generated domains.
-const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/).filter((l) => !/^\d+$/.test(l) && !l.startsWith('xn--'));
+// No label the URL parser reads as a number (all digits, or 0x and hex digits: "0x0" as the last label makes the
+// whole host an IPv4 address, which a `*.` pattern rightly refuses).
+const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/).filter((l) => !/^\d+$/.test(l) && !/^0x[0-9a-f]*$/.test(l) && !l.startsWith('xn--'));
 const unicodeLabel = fc.constantFrom('bücher', 'münchen', 'köln', 'straße', 'пример', '例え', 'exаmple', 'ドメイン');
 const domain = fc.array(fc.oneof({ weight: 4, arbitrary: label }, { weight: 1, arbitrary: unicodeLabel }), { minLength: 1, maxLength: 3 }).map((ls) => ls.join('.'));
 /** Spellings of one host that are the same DNS name: case (of ASCII letters: `ß` upper-cased is `SS`, another name
