@@ -282,7 +282,9 @@ function nudgeStuckConnections(): () => void {
           }
           const svc = ((await neutronAdmin('GET', `vpn/vpnservices/${c.vpnservice_id}`)) as { vpnservice: { router_id: string; description: string } }).vpnservice;
           const v = [vm.a, vm.b].find((x) => x.routerId === svc.router_id);
-          if (!v || !new RegExp(`${c.id}\\[\\d+\\]: ESTABLISHED`).test((await counters(v)).text)) continue;
+          // Its own SA, or (when both sides initiated, strongSwan may keep the one IKE SA under the peer connection's
+          // name) any SA ESTABLISHED on its router: the tunnel of that router is up either way.
+          if (!v || !/\[\d+\]: ESTABLISHED/.test((await counters(v)).text)) continue;
           const t = since.get(c.id) ?? Date.now();
           since.set(c.id, t);
           if (Date.now() - t >= 30_000) {
